@@ -1,0 +1,22 @@
+"""One exception type for problems the user can fix; the CLI layer prints it as one line."""
+import functools
+import sys
+
+
+class CenterDetError(Exception):
+    """A user-facing error: bad path, bad config key, malformed annotation, NaN loss..."""
+
+
+def cli_main(fn):
+    """Decorator for CLI entry points: a CenterDetError becomes one line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CenterDetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            sys.exit(130)
+    return wrapper

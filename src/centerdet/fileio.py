@@ -1,0 +1,69 @@
+"""The one writer for every output file: write to a temp file in the same directory, then rename.
+
+A crash or kill mid-write leaves the previous file (or nothing), never a truncated one.
+"""
+import contextlib
+import json
+import os
+import tempfile
+
+from centerdet.errors import CenterDetError
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temp path next to ``path``; on success it is renamed over ``path``."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_bytes(path, data):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj, indent=None):
+    write_text(path, json.dumps(obj, indent=indent))
+
+
+def read_json(path, what="json file"):
+    """Load json with a one-line error naming the file on any problem."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CenterDetError(f"{what} not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CenterDetError(f"{what} is empty (0 bytes): {path}")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CenterDetError(f"{what} is not valid json: {path} ({exc})") from None
+
+
+def ensure_writable_dir(path, what="output directory"):
+    """Create ``path`` if needed and prove it is writable now, not after hours of work."""
+    path = os.fspath(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_probe.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CenterDetError(f"{what} is not writable: {path} ({exc.strerror})") from None
+    return path
