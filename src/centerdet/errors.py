@@ -11,6 +11,10 @@ def cli_main(fn):
     """Decorator for CLI entry points: a CenterDetError becomes one line on stderr and exit code 2."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        # Progress lines must reach log files as they happen, not when a buffer fills.
+        for stream in (sys.stdout, sys.stderr):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(line_buffering=True)
         try:
             return fn(*args, **kwargs)
         except CenterDetError as exc:

@@ -28,7 +28,7 @@ def init_device(device_target="CPU", device_id=0, mode="graph"):
     """Select the MindSpore backend. ``mode`` is 'graph' or 'pynative'."""
     import mindspore as ms
 
-    target = os.environ.get("DEVICE_TARGET", device_target) or "CPU"
+    target = device_target or "CPU"
     if target not in ("CPU", "GPU", "Ascend"):
         from centerdet.errors import CenterDetError
         raise CenterDetError(f"device_target must be CPU, GPU or Ascend, got {target!r}")

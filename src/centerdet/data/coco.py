@@ -1,0 +1,143 @@
+"""COCO-format annotation reader for real COCO 2017 and any custom COCO-style dataset.
+
+Categories are mapped to contiguous indices in ascending id order (COCO's 80 ids 1..90 → 0..79)
+and back when writing results. Boxes are returned as float32 [x1, y1, x2, y2] in pixels.
+Problems that make the file unusable are errors naming the file and the offending entry; boxes
+that are merely degenerate or overflow the image are clipped or dropped and counted.
+"""
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from centerdet.errors import CenterDetError
+from centerdet.fileio import read_json
+
+
+@dataclass
+class BoxStats:
+    clipped: int = 0
+    dropped: int = 0
+    crowd: int = 0
+
+    def summary(self):
+        return f"{self.clipped} boxes clipped to the image, {self.dropped} degenerate boxes dropped"
+
+
+@dataclass
+class CocoImage:
+    id: int
+    file_name: str
+    width: int
+    height: int
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    crowd: np.ndarray = field(default_factory=lambda: np.zeros((0,), bool))
+
+
+def _require(entry, keys, path, what):
+    for key in keys:
+        if key not in entry:
+            ident = entry.get("id", "?") if isinstance(entry, dict) else "?"
+            raise CenterDetError(f"{path}: {what} id {ident} has no '{key}' field")
+
+
+def _clean_box(bbox, width, height, stats):
+    """xywh → clipped xyxy, or None when nothing of positive size is left inside the image."""
+    x, y, w, h = (float(v) for v in bbox)
+    if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
+        stats.dropped += 1
+        return None
+    x1, y1, x2, y2 = x, y, x + w, y + h
+    cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
+    cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
+    if cx2 - cx1 <= 0 or cy2 - cy1 <= 0:
+        stats.dropped += 1
+        return None
+    if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
+        stats.clipped += 1
+    return [cx1, cy1, cx2, cy2]
+
+
+class CocoDataset:
+    """Images and their boxes from one COCO json + image folder.
+
+    ``require_annotations``: keep only images with at least one box (training); evaluation keeps
+    every image so that missed detections count.
+    """
+
+    def __init__(self, ann_file, img_dir, require_annotations=False):
+        self.ann_file, self.img_dir = ann_file, img_dir
+        data = read_json(ann_file, "annotation file")
+        if not isinstance(data, dict):
+            raise CenterDetError(f"{ann_file}: expected a COCO json object with 'images' and 'categories'")
+        for key in ("images", "categories"):
+            if key not in data:
+                raise CenterDetError(f"{ann_file}: missing top-level key '{key}'")
+        cats = data["categories"]
+        for c in cats:
+            _require(c, ("id", "name"), ann_file, "category")
+        cats = sorted(cats, key=lambda c: c["id"])
+        if not cats:
+            raise CenterDetError(f"{ann_file}: 'categories' is empty")
+        self.cat_ids = [int(c["id"]) for c in cats]
+        self.class_names = [str(c["name"]) for c in cats]
+        self.cat_to_label = {cid: i for i, cid in enumerate(self.cat_ids)}
+        self.stats = BoxStats()
+
+        images = {}
+        for im in data["images"]:
+            _require(im, ("id", "file_name", "width", "height"), ann_file, "image")
+            images[int(im["id"])] = CocoImage(int(im["id"]), str(im["file_name"]), int(im["width"]),
+                                              int(im["height"]))
+        per_image = {}
+        for ann in data.get("annotations", []):
+            _require(ann, ("id", "image_id", "category_id", "bbox"), ann_file, "annotation")
+            if ann["category_id"] not in self.cat_to_label:
+                raise CenterDetError(f"{ann_file}: annotation id {ann['id']} has category_id "
+                                     f"{ann['category_id']}, which is not in 'categories'")
+            image = images.get(int(ann["image_id"]))
+            if image is None:
+                raise CenterDetError(f"{ann_file}: annotation id {ann['id']} refers to image_id "
+                                     f"{ann['image_id']}, which is not in 'images'")
+            bbox = ann["bbox"]
+            if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+                raise CenterDetError(f"{ann_file}: annotation id {ann['id']} bbox must be [x, y, w, h]")
+            box = _clean_box(bbox, image.width, image.height, self.stats)
+            if box is None:
+                continue
+            crowd = bool(ann.get("iscrowd", 0))
+            self.stats.crowd += crowd
+            per_image.setdefault(image.id, []).append((box, self.cat_to_label[ann["category_id"]], crowd))
+        for image_id, items in per_image.items():
+            im = images[image_id]
+            im.boxes = np.array([b for b, _, _ in items], np.float32).reshape(-1, 4)
+            im.labels = np.array([lab for _, lab, _ in items], np.int32)
+            im.crowd = np.array([c for _, _, c in items], bool)
+        self.images = [images[i] for i in sorted(images)
+                       if not require_annotations or len(images[i].boxes)]
+
+    @property
+    def num_classes(self):
+        return len(self.cat_ids)
+
+    def __len__(self):
+        return len(self.images)
+
+    def image_path(self, image):
+        return os.path.join(self.img_dir, image.file_name)
+
+    def label_to_cat_id(self, label):
+        return self.cat_ids[int(label)]
+
+
+def resolve(data_dir, path):
+    """Config paths are relative to data_dir unless absolute."""
+    return path if os.path.isabs(path) or not data_dir else os.path.join(data_dir, path)
+
+
+def split_paths(cfg, split):
+    """(annotation json, image folder) of split 'train' | 'val' | 'test' from the config."""
+    ann = getattr(cfg, f"{split}_ann_file")
+    img = getattr(cfg, f"{split}_img_dir")
+    return resolve(cfg.data_dir, ann), resolve(cfg.data_dir, img)

@@ -1,0 +1,18 @@
+"""Shared fixtures: a tiny synthetic COCO dataset generated once per test session."""
+import os
+
+import pytest
+
+import centerdet  # noqa: F401  (the oneDNN fix must precede any mindspore import in tests)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def tiny_coco(tmp_path_factory):
+    """12 train / 6 val images of 128×128 px with the six shape classes."""
+    from centerdet.data.synthetic import generate_coco
+
+    root = tmp_path_factory.mktemp("tiny_coco")
+    generate_coco(str(root), n_train=12, n_val=6, size=128, seed=7)
+    return root

@@ -1,0 +1,85 @@
+"""Config schema: YAML defaults, overrides, and loud failures for unknown keys and wrong types."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from centerdet.config import load_config, parse_overrides
+from centerdet.errors import CenterDetError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_default_config_holds_the_seed_defaults():
+    cfg = load_config(os.path.join(ROOT, "default_config.yaml"))
+    assert (cfg.batch_size, cfg.optimizer, cfg.lr_schedule, cfg.learning_rate) == (32, "Adam", "MultiDecay", 4.8e-4)
+    assert cfg.input_res_train == [512, 512] and cfg.input_res_test == [680, 680] and cfg.keep_res
+    assert (cfg.down_ratio, cfg.K, cfg.SOFT_NMS, cfg.max_objs, cfg.num_classes) == (4, 100, True, 128, 80)
+    assert (cfg.hm_weight, cfg.wh_weight, cfg.off_weight) == (1.0, 0.1, 1.0)
+    assert (cfg.flip_prop, cfg.shift, cfg.scale, cfg.color_aug) == (0.5, 0.1, 0.4, True)
+    assert cfg.eig_val == [0.2141788, 0.01817699, 0.00341571]
+    assert cfg.deconv_channels == [256, 128, 64] and cfg.head_conv == 64 and cfg.use_dcn
+    assert cfg.warmup_steps == 2000 and cfg.multi_epochs == [290, 320] and cfg.epoch_size == 330
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "configs"))))
+def test_shipped_configs_load(name):
+    load_config(os.path.join(ROOT, "configs", name))
+
+
+def test_overrides_are_typed():
+    values, path = parse_overrides(["--backbone", "resnet18", "--multi_scales=[0.5, 1.0]", "--visual_image",
+                                    "true", "--data_dir", "123", "--config", "x.yaml"])
+    assert path == "x.yaml"
+    cfg = load_config(None, values)
+    assert cfg.backbone == "resnet18" and cfg.multi_scales == [0.5, 1.0] and cfg.visual_image is True
+    assert cfg.data_dir == "123"  # str keys keep the text verbatim
+    assert load_config(None, {"learning_rate": "1"}).learning_rate == 1.0  # int accepted for float
+    assert load_config(None, {"learning_rate": "2e-3"}).learning_rate == 0.002  # YAML 1.1 reads this as text
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"bacbone": "resnet18"}, "bacbone"),
+    ({"batch_size": "abc"}, "batch_size"),
+    ({"batch_size": "1.5"}, "batch_size"),
+    ({"learning_rate": "true"}, "learning_rate"),
+    ({"learning_rate": "fast"}, "learning_rate"),
+    ({"visual_image": "1"}, "visual_image"),
+    ({"multi_scales": "1.0"}, "multi_scales"),
+    ({"multi_scales": "[a"}, "multi_scales"),
+    ({"backbone": "vgg16"}, "backbone"),
+    ({"input_res_train": "[500, 512]"}, "input_res_train"),
+    ({"batch_size": "0"}, "batch_size"),
+])
+def test_bad_override_names_the_key(overrides, key):
+    with pytest.raises(CenterDetError, match=f"'{key}"):
+        load_config(None, overrides)
+
+
+def test_bad_yaml_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: [1, 2\n")
+    with pytest.raises(CenterDetError, match="not valid YAML"):
+        load_config(str(bad))
+    unknown = tmp_path / "unknown.yaml"
+    unknown.write_text("batch_sise: 4\n")
+    with pytest.raises(CenterDetError, match="unknown config key 'batch_sise'.*unknown.yaml"):
+        load_config(str(unknown))
+    with pytest.raises(CenterDetError, match="not found"):
+        load_config(str(tmp_path / "missing.yaml"))
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(CenterDetError, match="mapping"):
+        load_config(str(listy))
+
+
+def test_cli_prints_one_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--batch_size", "many"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: config key 'batch_size' must be of type int, got 'many'"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "eval.py"), "--no_such_key", "1"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "unknown config key 'no_such_key'" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,86 @@
+"""MindRecord conversion (skip-and-count, all-or-nothing) and the MindDataset training pipeline."""
+import json
+import os
+import shutil
+import types
+
+import numpy as np
+import pytest
+
+from centerdet.config import load_config
+from centerdet.data import mindrecord
+from centerdet.data.mindrecord import convert, find_mindrecord
+from centerdet.errors import CenterDetError
+
+
+def copy_split(tiny_coco, tmp_path):
+    root = tmp_path / "coco"
+    shutil.copytree(tiny_coco, root)
+    return root, str(root / "annotations" / "train.json"), str(root / "images" / "train")
+
+
+def test_bad_images_are_skipped_and_counted(tiny_coco, tmp_path):
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    names = sorted(os.listdir(img_dir))
+    os.unlink(os.path.join(img_dir, names[0]))                       # missing
+    with open(os.path.join(img_dir, names[1]), "r+b") as f:          # truncated JPEG
+        f.truncate(50)
+    lines = []
+    written, skipped = convert(ann, img_dir, str(tmp_path / "mr"), "t.mind", log=lines.append)
+    assert (written, skipped) == (10, 2)
+    skips = [line for line in lines if line.startswith("skip:")]
+    assert len(skips) == 2 and names[0] in skips[0] and names[1] in skips[1]
+    assert "skipped 2 unreadable images" in lines[-1]
+    assert find_mindrecord(str(tmp_path / "mr"), "t.mind") == [str(tmp_path / "mr" / "t.mind")]
+
+
+def test_interrupted_conversion_leaves_nothing(tiny_coco, tmp_path, monkeypatch):
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    calls = {"n": 0}
+    real = mindrecord.decode_image
+
+    def dies_midway(data, source):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(data, source)
+
+    monkeypatch.setattr(mindrecord, "decode_image", dies_midway)
+    out = tmp_path / "mr"
+    with pytest.raises(KeyboardInterrupt):
+        convert(ann, img_dir, str(out), "t.mind")
+    assert find_mindrecord(str(out), "t.mind") == []
+    assert os.listdir(out) == []  # not even the temporary folder
+
+
+def test_no_usable_annotation_is_an_error(tmp_path):
+    ann = tmp_path / "a.json"
+    ann.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],
+                               "categories": [{"id": 1, "name": "a"}], "annotations": []}))
+    with pytest.raises(CenterDetError, match="no image has a usable annotation"):
+        convert(str(ann), str(tmp_path), str(tmp_path / "mr"), "t.mind")
+
+
+def test_pipeline_batches_have_consistent_targets(tiny_coco, tmp_path):
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    convert(ann, img_dir, str(tmp_path / "mr"), "t.mind", shards=2, log=lambda *a: None)
+    files = find_mindrecord(str(tmp_path / "mr"), "t.mind")
+    assert len(files) == 2
+    from centerdet.data.pipeline import create_train_dataset
+
+    cfg = load_config(None, {"input_res_train": "[128, 128]", "num_classes": "6", "max_objs": "16",
+                             "batch_size": "4", "num_parallel_workers": "2"})
+    data = create_train_dataset(files, cfg)
+    assert data.get_dataset_size() == 3
+    batches = list(data.create_tuple_iterator(num_epochs=1, output_numpy=True))
+    assert len(batches) == 3
+    image, hm, wh, reg, ind, mask = batches[0]
+    assert image.shape == (4, 3, 128, 128) and image.dtype == np.float32
+    assert hm.shape == (4, 6, 32, 32) and wh.shape == (4, 16, 2) and ind.shape == (4, 16)
+    for b in range(4):
+        for k in np.flatnonzero(mask[b]):
+            y, x = divmod(int(ind[b, k]), 32)
+            # every object's centre cell is a heatmap peak of exactly 1 in some class channel
+            assert hm[b, :, y, x].max() == pytest.approx(1.0)
+            assert wh[b, k].min() > 0 and 0 <= reg[b, k].min() and reg[b, k].max() < 1
+    assert np.isfinite(image).all() and 0 <= hm.min() and hm.max() <= 1
