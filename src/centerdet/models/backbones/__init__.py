@@ -1,0 +1,3 @@
+from centerdet.models.backbones.resnet import resnet
+
+__all__ = ["resnet"]

@@ -1,0 +1,98 @@
+"""ResNet v1.5 (stride on the 3×3 conv) with torchvision's attribute names, so that a torchvision
+``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map.
+"""
+from mindspore import nn
+from mindspore.common.initializer import HeNormal
+
+DEPTHS = {
+    "resnet18": ("basic", [2, 2, 2, 2]),
+    "resnet34": ("basic", [3, 4, 6, 3]),
+    "resnet50": ("bottleneck", [3, 4, 6, 3]),
+    "resnet101": ("bottleneck", [3, 4, 23, 3]),
+}
+
+
+def conv(cin, cout, k, stride=1):
+    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, has_bias=False,
+                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+
+
+def bn(c):
+    # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
+    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.9)
+
+
+class BasicBlock(nn.Cell):
+    expansion = 1
+
+    def __init__(self, cin, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv(cin, planes, 3, stride)
+        self.bn1 = bn(planes)
+        self.conv2 = conv(planes, planes, 3)
+        self.bn2 = bn(planes)
+        self.relu = nn.ReLU()
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Cell):
+    expansion = 4
+
+    def __init__(self, cin, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv(cin, planes, 1)
+        self.bn1 = bn(planes)
+        self.conv2 = conv(planes, planes, 3, stride)
+        self.bn2 = bn(planes)
+        self.conv3 = conv(planes, planes * 4, 1)
+        self.bn3 = bn(planes * 4)
+        self.relu = nn.ReLU()
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Cell):
+    def __init__(self, block, layers):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
+                               weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+        self.bn1 = bn(64)
+        self.relu = nn.ReLU()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        self.inplanes = 64
+        self.layer1 = self._make_layer(block, 64, layers[0], 1)
+        self.layer2 = self._make_layer(block, 128, layers[1], 2)
+        self.layer3 = self._make_layer(block, 256, layers[2], 2)
+        self.layer4 = self._make_layer(block, 512, layers[3], 2)
+        self.out_channels = self.inplanes
+
+    def _make_layer(self, block, planes, blocks, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.SequentialCell([conv(self.inplanes, planes * block.expansion, 1, stride),
+                                            bn(planes * block.expansion)])
+        cells = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        cells += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.SequentialCell(cells)
+
+    def construct(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+
+def resnet(name):
+    kind, layers = DEPTHS[name]
+    return ResNet(BasicBlock if kind == "basic" else Bottleneck, layers)

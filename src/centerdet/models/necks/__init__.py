@@ -1,0 +1,3 @@
+from centerdet.models.necks.deconv import DeconvNeck
+
+__all__ = ["DeconvNeck"]

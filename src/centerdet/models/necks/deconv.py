@@ -1,0 +1,53 @@
+"""CenterNet's upsampling neck: three × [3×3 (deformable) conv → BN → ReLU → 4×4/2 up-conv → BN → ReLU].
+
+The cells sit in one SequentialCell ``deconv_layers`` whose indices match CenterNet's ``resdcn``
+checkpoints (conv at 0/6/12, BN 1/7/13, up-conv 3/9/15, BN 4/10/16).
+"""
+import numpy as np
+from mindspore import Tensor, nn
+
+from centerdet.models.dcn import ModulatedDeformConv2d
+
+
+def bilinear_kernel(size):
+    """1-D → 2-D bilinear interpolation kernel of the given size (size 4 → [.25 .75 .75 .25]²)."""
+    f = np.ceil(size / 2.0)
+    c = (2 * f - 1 - f % 2) / (2.0 * f)
+    w1d = 1 - np.abs(np.arange(size) / f - c)
+    return np.outer(w1d, w1d).astype(np.float32)
+
+
+def bilinear_upconv(channels, kernel=4):
+    """Transposed conv initialised as a per-channel bilinear ×2 upsampler.
+
+    CenterNet writes the kernel into weight[:, 0] only (every input to output channel 0) and keeps
+    random values elsewhere; we use the clean per-channel version, which is the upsampler the
+    paper describes.
+    """
+    up = nn.Conv2dTranspose(channels, channels, kernel, stride=2, pad_mode="pad", padding=1, has_bias=False)
+    w = np.zeros(up.weight.shape, np.float32)
+    k = bilinear_kernel(kernel)
+    for c in range(channels):
+        w[c, c] = k
+    up.weight.set_data(Tensor(w))
+    return up
+
+
+class DeconvNeck(nn.Cell):
+    def __init__(self, in_channels, channels=(256, 128, 64), use_dcn=True):
+        super().__init__()
+        cells = []
+        cin = in_channels
+        for c in channels:
+            if use_dcn:
+                conv = ModulatedDeformConv2d(cin, c, 3, padding=1)
+            else:
+                conv = nn.Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
+            cells += [conv, nn.BatchNorm2d(c, momentum=0.9), nn.ReLU(),
+                      bilinear_upconv(c), nn.BatchNorm2d(c, momentum=0.9), nn.ReLU()]
+            cin = c
+        self.deconv_layers = nn.SequentialCell(cells)
+        self.out_channels = cin
+
+    def construct(self, x):
+        return self.deconv_layers(x)
