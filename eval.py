@@ -1,0 +1,18 @@
+"""Evaluate a checkpoint on COCO val (metrics) or write test results.
+Usage: python eval.py [--config FILE] --load_checkpoint_path CKPT [--run_mode val|test] [--key value ...]"""
+import sys
+
+import centerdet  # noqa: F401  (sets the CPU oneDNN fix before MindSpore loads)
+from centerdet.config import config_from_argv
+from centerdet.engine.evaluator import evaluate_coco
+from centerdet.errors import cli_main
+
+
+@cli_main
+def main(argv=None):
+    cfg = config_from_argv(sys.argv[1:] if argv is None else argv)
+    evaluate_coco(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""From head maps to boxes (pure numpy): peak extraction, top-K, gather, back-projection, merging.
+
+Detections are float32 rows [x1, y1, x2, y2, score, label] with 0-based contiguous labels.
+"""
+import numpy as np
+from scipy.ndimage import maximum_filter
+
+from centerdet.geometry import affine_transform, get_affine_transform
+from centerdet.nms import soft_nms
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float32)))
+
+
+def peak_nms(heat, kernel=3):
+    """Keep only local maxima of each channel in a kernel×kernel window (the 'NMS' of CenterNet)."""
+    hmax = maximum_filter(heat, size=(1, kernel, kernel), mode="constant", cval=-np.inf)
+    return np.where(hmax == heat, heat, 0.0).astype(np.float32)
+
+
+def topk(heat, k):
+    """Global top-k over (C, H, W) → scores, classes, ys, xs sorted by descending score."""
+    c, h, w = heat.shape
+    flat = heat.reshape(-1)
+    k = min(k, flat.size)
+    idx = np.argpartition(-flat, k - 1)[:k]
+    idx = idx[np.argsort(-flat[idx], kind="stable")]
+    cls, pix = np.divmod(idx, h * w)
+    ys, xs = np.divmod(pix, w)
+    return flat[idx], cls, ys, xs
+
+
+def decode_centernet(heat, wh, reg=None, k=100):
+    """heat (C,H,W) probabilities, wh (2,H,W), reg (2,H,W) → (k, 6) boxes in output-map pixels."""
+    scores, cls, ys, xs = topk(peak_nms(heat), k)
+    if reg is not None:
+        cx = xs + reg[0, ys, xs]
+        cy = ys + reg[1, ys, xs]
+    else:
+        cx, cy = xs + 0.5, ys + 0.5
+    bw, bh = wh[0, ys, xs], wh[1, ys, xs]
+    dets = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, scores, cls], 1)
+    return dets.astype(np.float32)
+
+
+def to_image_coords(dets, center, scale, out_size, test_scale=1.0):
+    """Map boxes from output-map pixels back to the original image through the inverse crop affine."""
+    out = dets.copy()
+    trans = get_affine_transform(center, scale, 0, out_size, inv=True)
+    out[:, 0:2] = affine_transform(dets[:, 0:2], trans)
+    out[:, 2:4] = affine_transform(dets[:, 2:4], trans)
+    out[:, :4] /= test_scale
+    return out
+
+
+def merge_detections(dets_list, num_classes, use_nms=True, nms_method=2, nms_iou=0.5, nms_sigma=0.5,
+                     nms_score_thresh=0.001, max_per_image=100):
+    """Concatenate detections of all test scales, soft-NMS per class, keep the best ``max_per_image``.
+
+    Like CenterNet, ties at the cut-off score are all kept.
+    """
+    dets = np.concatenate(dets_list, 0) if dets_list else np.zeros((0, 6), np.float32)
+    if use_nms and len(dets):
+        kept = []
+        for c in range(num_classes):
+            cls_dets = dets[dets[:, 5] == c]
+            if len(cls_dets) == 0:
+                continue
+            survivors, idx = soft_nms(cls_dets[:, :5], sigma=nms_sigma, Nt=nms_iou,
+                                      threshold=nms_score_thresh, method=nms_method)
+            kept.append(np.concatenate([survivors, cls_dets[idx, 5:6]], 1))
+        dets = np.concatenate(kept, 0) if kept else np.zeros((0, 6), np.float32)
+    if len(dets) > max_per_image:
+        thresh = np.partition(dets[:, 4], len(dets) - max_per_image)[len(dets) - max_per_image]
+        dets = dets[dets[:, 4] >= thresh]
+    return dets[np.argsort(-dets[:, 4], kind="stable")].astype(np.float32)

@@ -1,0 +1,118 @@
+"""Checkpoints: atomic saves (temp file + rename), keep-last-K rotation, resume and partial loads."""
+import os
+import re
+
+import mindspore as ms
+
+from centerdet.errors import CenterDetError
+from centerdet.fileio import atomic_path
+
+OPTIMIZER_PREFIXES = ("moment1.", "moment2.", "moments.")
+TRAIN_STATE = {"global_step", "learning_rate", "beta1_power", "beta2_power", "scale_sense",
+               "current_iterator_step", "last_overflow_iterator_step", "step", "epoch"}
+
+
+def _is_train_state(name):
+    return name in TRAIN_STATE or name.startswith(OPTIMIZER_PREFIXES)
+
+
+class CheckpointManager:
+    """Writes ``<prefix>-<epoch>_<step>.ckpt`` into ``directory`` and keeps the newest ``keep`` files."""
+
+    PATTERN = re.compile(r"-(\d+)_(\d+)\.ckpt$")
+
+    def __init__(self, directory, prefix, keep=1):
+        self.directory, self.prefix, self.keep = directory, prefix, max(1, keep)
+
+    def list(self):
+        """Finished checkpoints of this run, oldest first (by step)."""
+        if not os.path.isdir(self.directory):
+            return []
+        found = []
+        for name in os.listdir(self.directory):
+            m = self.PATTERN.search(name)
+            if name.startswith(self.prefix + "-") and m:
+                found.append((int(m.group(2)), os.path.join(self.directory, name)))
+        return [p for _, p in sorted(found)]
+
+    def latest(self):
+        ckpts = self.list()
+        return ckpts[-1] if ckpts else None
+
+    def save(self, cell, step, epoch):
+        path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{step}.ckpt")
+        with atomic_path(path) as tmp:
+            # save_checkpoint appends ".ckpt" to names without it, so give the temp file that suffix.
+            tmp_ckpt = tmp + ".ckpt"
+            try:
+                ms.save_checkpoint(cell, tmp_ckpt, append_dict={"step": int(step), "epoch": int(epoch)})
+                os.replace(tmp_ckpt, tmp)
+            finally:
+                if os.path.exists(tmp_ckpt):
+                    os.unlink(tmp_ckpt)
+        for old in self.list()[:-self.keep]:
+            os.unlink(old)
+        return path
+
+
+def read_checkpoint(path):
+    """name → Parameter, with a one-line error for missing, empty, truncated or foreign files."""
+    if not path or not os.path.isfile(path):
+        raise CenterDetError(f"checkpoint not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CenterDetError(f"checkpoint is empty (0 bytes): {path}")
+    try:
+        return ms.load_checkpoint(path)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CenterDetError(f"cannot read checkpoint {path}: not a MindSpore checkpoint or truncated "
+                             f"({first})") from None
+
+
+def load_weights(net, path, log=print):
+    """Load the tensors of ``path`` whose names and shapes match ``net``; report what did not.
+
+    Returns (loaded, skipped) where skipped maps checkpoint key → reason. Optimizer and
+    training-state entries are ignored silently (they belong to --resume).
+    """
+    params = read_checkpoint(path)
+    own = {p.name: p for p in net.get_parameters()}
+    matched, skipped = {}, {}
+    for name, value in params.items():
+        if _is_train_state(name):
+            continue
+        if name not in own:
+            skipped[name] = "not in the network"
+        elif tuple(value.shape) != tuple(own[name].shape):
+            skipped[name] = f"shape {tuple(value.shape)} != network {tuple(own[name].shape)}"
+        else:
+            matched[name] = value
+    ms.load_param_into_net(net, matched, strict_load=False)
+    missing = sorted(set(own) - set(matched))
+    log(f"loaded {len(matched)}/{len(own)} network tensors from {path}; "
+        f"{len(skipped)} checkpoint tensors skipped, {len(missing)} network tensors keep their init")
+    for name, reason in list(skipped.items())[:20]:
+        log(f"  skipped {name}: {reason}")
+    if len(skipped) > 20:
+        log(f"  ... and {len(skipped) - 20} more skipped")
+    return matched, skipped, missing
+
+
+def restore_training(train_cell, path):
+    """Load every tensor of a training checkpoint (weights, optimizer, loss scale); returns (step, epoch)."""
+    params = read_checkpoint(path)
+    for key in ("step", "epoch"):
+        if key not in params:
+            raise CenterDetError(f"{path} has no '{key}' entry: not a checkpoint written by train.py --resume "
+                                 f"can continue (use --load_checkpoint_path to start from its weights)")
+    step = int(params.pop("step").asnumpy())
+    epoch = int(params.pop("epoch").asnumpy())
+    # The lr array is rebuilt from the config (which may extend the run); global_step indexes it.
+    params.pop("learning_rate", None)
+    ms.load_param_into_net(train_cell, params, strict_load=True)
+    own = {p.name for p in train_cell.get_parameters()} - {"learning_rate"}
+    missing = sorted(own - set(params))
+    if missing:
+        raise CenterDetError(f"{path} lacks {len(missing)} training tensors (first: {missing[0]}); "
+                             f"it does not match this config")
+    return step, epoch

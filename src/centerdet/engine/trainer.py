@@ -1,0 +1,196 @@
+"""The training loop: data, model, optimizer, compiled step, logging, checkpoints, resume."""
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+from centerdet.data.coco import split_paths
+from centerdet.data.mindrecord import convert, find_mindrecord
+from centerdet.data.pipeline import create_train_dataset
+from centerdet.engine.checkpoint import CheckpointManager, load_weights, restore_training
+from centerdet.engine.lr import build_lr
+from centerdet.engine.progress import Progress, fmt_duration
+from centerdet.errors import CenterDetError
+from centerdet.fileio import ensure_writable_dir, write_json
+
+
+def prepare_mindrecord(cfg, log=print):
+    """Return the MindRecord files for training, converting the COCO train split on first use."""
+    if not cfg.mindrecord_dir:
+        raise CenterDetError("config key 'mindrecord_dir' is empty: set it to where MindRecord files are "
+                             "(or should be written)")
+    files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    if files:
+        return files
+    if not cfg.data_dir:
+        raise CenterDetError(f"no MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir} and 'data_dir' "
+                             f"is empty: convert a dataset first (scripts/convert_dataset_to_mindrecord.sh)")
+    ann, img_dir = split_paths(cfg, "train")
+    log(f"no MindRecord in {cfg.mindrecord_dir}: converting {ann} first (done once)")
+    convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
+    return find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+
+
+def param_groups(net, weight_decay):
+    """Weight decay on conv/dense weights only; biases and BN parameters are excluded."""
+    decay, no_decay = [], []
+    for p in net.trainable_params():
+        (decay if p.name.endswith("weight") and p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def init_distributed(cfg):
+    """(rank, group size); data parallel with gradient mean when cfg.distribute is true."""
+    if not cfg.distribute:
+        return 0, 1
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    rank, size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=size)
+    return rank, size
+
+
+class History:
+    """Per-interval mean losses, kept for the loss-curve PNG and history.json."""
+
+    KEYS = ("loss", "hm_loss", "wh_loss", "off_loss")
+
+    def __init__(self, path):
+        self.path = path
+        self.data = {"step": [], **{k: [] for k in self.KEYS}}
+        if os.path.isfile(path):
+            try:
+                with open(path) as f:
+                    loaded = json.load(f)
+                if set(self.data) <= set(loaded):
+                    self.data = loaded
+            except (OSError, json.JSONDecodeError):
+                pass
+
+    def add(self, step, values):
+        # On resume, drop entries past the restored step so the curve has no duplicates.
+        while self.data["step"] and self.data["step"][-1] >= step:
+            for k in self.data:
+                self.data[k].pop()
+        self.data["step"].append(step)
+        for k, v in zip(self.KEYS, values):
+            self.data[k].append(float(v))
+
+    def save(self, png_path=None):
+        write_json(self.path, self.data)
+        if png_path and len(self.data["step"]) > 1:
+            from centerdet.visualize import plot_loss_curve
+            plot_loss_curve(self.data, png_path, title="training loss")
+
+
+def train(cfg, log=print):
+    import mindspore as ms
+    from mindspore import Tensor, nn
+
+    from centerdet.losses import CenterNetLoss
+    from centerdet.models import build_model
+    from centerdet.engine.step import NetWithLoss, TrainStep
+    from centerdet.runtime import init_device
+
+    init_device(cfg.device_target, cfg.device_id, cfg.mode)
+    ms.set_seed(cfg.seed)
+    rank, group = init_distributed(cfg)
+    is_main = rank == 0
+    out_dir = ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path") if is_main else None
+
+    files = prepare_mindrecord(cfg, log)
+    dataset = create_train_dataset(files, cfg, rank, group)
+    steps_per_epoch = dataset.get_dataset_size()
+    if steps_per_epoch == 0:
+        raise CenterDetError(f"batch_size {cfg.batch_size} is larger than the {cfg.mindrecord_prefix} dataset "
+                             f"(per device); lower batch_size")
+    total = cfg.train_steps if cfg.train_steps > 0 else cfg.epoch_size * steps_per_epoch
+    epochs = math.ceil(total / steps_per_epoch)
+    lr = build_lr(cfg, total, steps_per_epoch)
+
+    net = build_model(cfg)
+    if cfg.load_checkpoint_path and not cfg.resume:
+        load_weights(net, cfg.load_checkpoint_path, log=log)
+    loss = CenterNetLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, use_reg=cfg.reg_offset)
+    optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr))
+    scale = cfg.loss_scale_value if cfg.enable_lossscale else 1.0
+    update = None
+    if cfg.enable_lossscale and cfg.loss_scale_mode == "dynamic":
+        update = nn.DynamicLossScaleUpdateCell(scale, cfg.scale_factor, cfg.scale_window)
+    step_cell = TrainStep(NetWithLoss(net, loss), optimizer, scale, update)
+    step_cell.set_train()
+
+    ckpts = CheckpointManager(cfg.save_checkpoint_path, cfg.model, cfg.save_checkpoint_num)
+    start = 0
+    if cfg.resume:
+        latest = ckpts.latest()
+        if latest is None:
+            log(f"resume: no checkpoint in {cfg.save_checkpoint_path}; starting from step 0")
+        else:
+            start, _ = restore_training(step_cell, latest)
+            log(f"resume: restored {latest} at step {start}/{total}")
+    history = History(os.path.join(cfg.save_checkpoint_path, "history.json")) if is_main else None
+    curve_png = os.path.join(cfg.save_checkpoint_path, "loss_curve.png")
+    if start >= total:
+        log(f"training already finished ({start}/{total} steps)")
+        return ckpts.latest()
+
+    log(f"train: {cfg.model} {cfg.backbone} dcn={cfg.use_dcn} input {cfg.input_res_train}, "
+        f"{steps_per_epoch} steps/epoch × batch {cfg.batch_size} × {group} device(s), {total} steps; "
+        f"rank {rank}")
+    profiler = None
+    if cfg.need_profiler:
+        from mindspore import Profiler
+        prof_dir = cfg.profiler_path or os.path.join(cfg.save_checkpoint_path, "profiler")
+        profiler = Profiler(output_path=ensure_writable_dir(prof_dir, "profiler_path"))
+    progress = Progress(total, start)
+    step, bad_streak, skipped_total = start, 0, 0
+    last_good = ckpts.latest()
+    window, window_start = [], time.time()
+    # One flat stream of batches; a resumed run simply draws the steps it still owes.
+    repeats = math.ceil((total - start) / steps_per_epoch)
+    iterator = dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
+    for batch in iterator:
+        epoch = step // steps_per_epoch
+        loss_v, parts, overflow, scale_v = step_cell(*batch)
+        step += 1
+        loss_f = float(loss_v.asnumpy())
+        if bool(overflow.asnumpy()) or not math.isfinite(loss_f):
+            bad_streak += 1
+            skipped_total += 1
+            if bad_streak > cfg.max_nonfinite_steps:
+                raise CenterDetError(f"loss or gradients not finite for {bad_streak} consecutive steps "
+                                     f"(last at step {step}); last good checkpoint: {last_good or 'none'}")
+        else:
+            bad_streak = 0
+            window.append([loss_f, *parts.asnumpy().tolist()])
+        if window and (step % cfg.log_interval == 0 or step == total):
+            mean = np.mean(window, 0)
+            speed = len(window) * cfg.batch_size * group / max(time.time() - window_start, 1e-9)
+            log(f"epoch {epoch + 1}/{epochs} step {step}/{total} loss {mean[0]:.4f} "
+                f"(hm {mean[1]:.4f} wh {mean[2]:.4f} off {mean[3]:.4f}) lr {lr[step - 1]:.2e} "
+                f"scale {float(scale_v.asnumpy()):g} | {speed:.1f} img/s | "
+                f"elapsed {fmt_duration(progress.elapsed())} ETA {fmt_duration(progress.eta(step))}")
+            if history is not None:
+                history.add(step, mean)
+            window, window_start = [], time.time()
+        if is_main and cfg.enable_save_ckpt and (step % cfg.save_checkpoint_steps == 0 or step == total):
+            last_good = ckpts.save(step_cell, step, epoch + 1)
+            history.save(curve_png)
+        if step >= total:
+            break
+    iterator.stop()
+    if profiler is not None:
+        profiler.analyse()
+        log(f"profiler: results in {prof_dir}")
+    if skipped_total:
+        log(f"{skipped_total} steps skipped because of non-finite loss or gradients")
+    if history is not None:
+        history.save(curve_png)
+    log(f"train: done {step} steps in {fmt_duration(progress.elapsed())}; last checkpoint {last_good}")
+    return last_good

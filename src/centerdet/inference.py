@@ -1,0 +1,76 @@
+"""Single-image inference: test-time resize/pad, network run (with optional flip), decode, merge."""
+import cv2
+import numpy as np
+
+from centerdet.data.transforms import normalize
+from centerdet.decode import decode_centernet, merge_detections, sigmoid, to_image_coords
+from centerdet.geometry import get_affine_transform, padded_size
+
+NET_MULTIPLE = 32  # the backbone's total stride: network inputs are padded to a multiple of it
+
+
+def make_test_canvas(img, scale, cfg):
+    """Resize by ``scale`` and place on the test canvas. Returns (BGR float [0,1] canvas, meta).
+
+    keep_res: the image keeps its size and is centred on a canvas padded to a multiple of
+    test_pad + 1; otherwise it is letterboxed into input_res_test. The canvas is then zero-padded
+    at the bottom/right to a multiple of 32, which moves no coordinates.
+    """
+    h, w = img.shape[:2]
+    new_h, new_w = int(h * scale), int(w * scale)
+    if cfg.keep_res:
+        inp_h, inp_w = padded_size(new_h, cfg.test_pad), padded_size(new_w, cfg.test_pad)
+        center = np.array([new_w // 2, new_h // 2], np.float32)
+        size = np.array([inp_w, inp_h], np.float32)
+    else:
+        inp_h, inp_w = cfg.input_res_test
+        center = np.array([new_w / 2.0, new_h / 2.0], np.float32)
+        size = float(max(new_h, new_w))
+    resized = cv2.resize(img, (new_w, new_h)) if (new_h, new_w) != (h, w) else img
+    trans = get_affine_transform(center, size, 0, (inp_w, inp_h))
+    net_h = -(-inp_h // NET_MULTIPLE) * NET_MULTIPLE
+    net_w = -(-inp_w // NET_MULTIPLE) * NET_MULTIPLE
+    canvas = cv2.warpAffine(resized, trans, (net_w, net_h), flags=cv2.INTER_LINEAR)
+    meta = {"center": center, "scale": size, "out_size": (inp_w // cfg.down_ratio, inp_h // cfg.down_ratio),
+            "test_scale": scale}
+    return canvas.astype(np.float32) / 255.0, meta
+
+
+class Predictor:
+    """Wraps a detector cell; call with a BGR image to get (N, 6) detections in image pixels."""
+
+    def __init__(self, net, cfg):
+        self.net, self.cfg = net, cfg
+
+    def run_net(self, batch):
+        from mindspore import Tensor
+        outs = self.net(Tensor(batch))
+        return [o.asnumpy() for o in outs]
+
+    def heads(self, canvas):
+        """Head maps of one canvas: heat probabilities, wh, reg — flip-averaged when flip_test."""
+        x = normalize(canvas, self.cfg.mean, self.cfg.std)[None]
+        if self.cfg.flip_test:
+            x = np.concatenate([x, x[:, :, :, ::-1]], 0)
+        outs = self.run_net(np.ascontiguousarray(x))
+        heat = sigmoid(outs[0])
+        wh = outs[1]
+        reg = outs[2][0] if len(outs) > 2 else None
+        if self.cfg.flip_test:
+            return (heat[0] + heat[1][:, :, ::-1]) / 2, (wh[0] + wh[1][:, :, ::-1]) / 2, reg
+        return heat[0], wh[0], reg
+
+    def __call__(self, img):
+        cfg = self.cfg
+        per_scale = []
+        for scale in cfg.multi_scales:
+            canvas, meta = make_test_canvas(img, scale, cfg)
+            heat, wh, reg = self.heads(canvas)
+            ow, oh = meta["out_size"]
+            heat, wh = heat[:, :oh, :ow], wh[:, :oh, :ow]
+            reg = reg[:, :oh, :ow] if reg is not None else None
+            dets = decode_centernet(heat, wh, reg, cfg.K)
+            per_scale.append(to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], scale))
+        use_nms = cfg.SOFT_NMS or len(cfg.multi_scales) > 1
+        return merge_detections(per_scale, cfg.num_classes, use_nms, cfg.nms_method, cfg.nms_iou, cfg.nms_sigma,
+                                cfg.nms_score_thresh, cfg.max_per_image)

@@ -1,0 +1,88 @@
+"""Test-time geometry: whatever the resize, padding, flip or scales, boxes come back in image pixels.
+
+An 'oracle' network finds the white rectangle in the canvas it is given and answers with a perfect
+heatmap peak, size and offset at stride 4, so any error comes from our pre/post-processing.
+"""
+import types
+
+import numpy as np
+import pytest
+
+from centerdet.config import load_config
+from centerdet.inference import Predictor, make_test_canvas
+
+
+class OracleNet:
+    def __init__(self, mean, std, num_classes=3, label=1, stride=4):
+        self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        self.num_classes, self.label, self.stride = num_classes, label, stride
+        self.calls = []
+
+    def __call__(self, batch):
+        n, _, h, w = batch.shape
+        self.calls.append(batch.shape)
+        oh, ow = h // self.stride, w // self.stride
+        hm = np.full((n, self.num_classes, oh, ow), -10.0, np.float32)
+        wh = np.zeros((n, 2, oh, ow), np.float32)
+        reg = np.zeros((n, 2, oh, ow), np.float32)
+        for b in range(n):
+            pixels = batch[b].transpose(1, 2, 0) * self.std + self.mean
+            ys, xs = np.nonzero(pixels.mean(2) > 0.5)
+            # the rectangle spans whole pixels [x1, x2 + 1)
+            x1, x2, y1, y2 = xs.min(), xs.max() + 1.0, ys.min(), ys.max() + 1.0
+            cx, cy = (x1 + x2) / 2 / self.stride, (y1 + y2) / 2 / self.stride
+            # A smooth peak at the exact centre (like a trained net), dense size and offset maps:
+            # mirror-consistent, so flip averaging must reproduce the same single peak.
+            gy, gx = np.mgrid[0:oh, 0:ow] + 0.5
+            g = np.exp(-((gx - cx) ** 2 + (gy - cy) ** 2) / 2.0)
+            hm[b, self.label] = 12.0 * g - 8.0
+            wh[b, 0], wh[b, 1] = (x2 - x1) / self.stride, (y2 - y1) / self.stride
+            reg[b, 0], reg[b, 1] = cx - (gx - 0.5), cy - (gy - 0.5)
+        return hm, wh, reg
+
+
+def predictor(cfg):
+    net = OracleNet(cfg.mean, cfg.std, cfg.num_classes)
+    pred = Predictor(None, cfg)
+    pred.run_net = lambda batch: list(net(batch))
+    return pred, net
+
+
+def image_with_box(h, w, box):
+    img = np.zeros((h, w, 3), np.uint8)
+    x1, y1, x2, y2 = box
+    img[y1:y2, x1:x2] = 255
+    return img
+
+
+@pytest.mark.parametrize("keep_res, scales, flip, size", [
+    (True, [1.0], False, (120, 200)),
+    (True, [1.0], True, (120, 200)),
+    (True, [0.5, 1.0, 1.5], False, (96, 160)),
+    (False, [1.0], False, (120, 200)),
+    (False, [0.75, 1.25], True, (110, 150)),
+])
+def test_boxes_return_to_image_pixels(keep_res, scales, flip, size):
+    cfg = load_config(None, {"num_classes": "3", "keep_res": str(keep_res), "multi_scales": str(scales),
+                             "flip_test": str(flip), "input_res_test": "[128, 128]", "K": "10"})
+    pred, net = predictor(cfg)
+    box = (40, 24, 104, 72)
+    dets = pred(image_with_box(*size, box))
+    assert dets[0, 5] == 1 and dets[0, 4] > 0.7
+    # Resizing smears the edges by up to a pixel per unit of 1/scale.
+    tol = 1.0 + 1.0 / min(scales)
+    np.testing.assert_allclose(dets[0, :4], box, atol=tol)
+    assert all(shape[0] == (2 if flip else 1) for shape in net.calls)
+    assert len(net.calls) == len(scales)
+    assert all(shape[2] % 32 == 0 and shape[3] % 32 == 0 for shape in net.calls)
+
+
+def test_keep_res_canvas_matches_centernet_padding():
+    cfg = types.SimpleNamespace(keep_res=True, test_pad=31, down_ratio=4, input_res_test=[512, 512])
+    canvas, meta = make_test_canvas(np.zeros((427, 640, 3), np.uint8), 1.0, cfg)
+    assert canvas.shape[:2] == (448, 672)  # (427 | 31) + 1, (640 | 31) + 1
+    assert meta["out_size"] == (168, 112)
+    np.testing.assert_array_equal(meta["center"], [320, 213])
+    cfg.test_pad = 127
+    canvas, _ = make_test_canvas(np.zeros((480, 512, 3), np.uint8), 1.0, cfg)
+    assert canvas.shape[:2] == (512, 640)
