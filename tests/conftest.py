@@ -16,3 +16,15 @@ def tiny_coco(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_coco")
     generate_coco(str(root), n_train=12, n_val=6, size=128, seed=7)
     return root
+
+
+@pytest.fixture(params=["pynative", "graph"])
+def mode(request):
+    """Run a test once in PyNative and once in graph mode (CPU)."""
+    import mindspore as ms
+
+    old = ms.get_context("mode")
+    ms.set_context(mode=ms.GRAPH_MODE if request.param == "graph" else ms.PYNATIVE_MODE)
+    ms.set_device("CPU")
+    yield request.param
+    ms.set_context(mode=old)

@@ -23,15 +23,6 @@ ATOL = 1e-4
 MAX_DIFF = {}
 
 
-@pytest.fixture(params=["pynative", "graph"])
-def mode(request):
-    old = ms.get_context("mode")
-    ms.set_context(mode=ms.GRAPH_MODE if request.param == "graph" else ms.PYNATIVE_MODE)
-    ms.set_device("CPU")
-    yield request.param
-    ms.set_context(mode=old)
-
-
 @pytest.fixture
 def graph_mode():
     old = ms.get_context("mode")

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from refs import gaussian_map
 
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
 from centerdet.data.transforms import (color_aug, flip_boxes, normalize, random_center_scale,
@@ -144,18 +145,10 @@ def test_gaussian_2d_peak_symmetry_and_values():
     assert g[0, 0] == pytest.approx(math.exp(-324 / 49), rel=1e-12)
 
 
-def _ref_gaussian_map(h, w, cx, cy, r):
-    """Independent reference of one umich gaussian pasted at (cx, cy) with radius r."""
-    sigma = (2 * r + 1) / 6.0
-    yy, xx = np.mgrid[0:h, 0:w]
-    inside = (np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= r)
-    return np.where(inside, np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2)), 0.0)
-
-
 def test_draw_gaussian_interior_matches_reference():
     hm = np.zeros((20, 30), np.float32)
     draw_gaussian(hm, (12, 9), 4)
-    np.testing.assert_allclose(hm, _ref_gaussian_map(20, 30, 12, 9, 4), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(hm, gaussian_map(20, 30, 12, 9, 4), rtol=1e-6, atol=1e-7)
     assert hm[9, 12] == 1.0
     assert np.count_nonzero(hm) == 9 * 9
 
@@ -169,8 +162,8 @@ def test_draw_gaussian_max_combination():
     assert hm[5, 3] == 1.0
     assert hm[4, 4] == pytest.approx(math.exp(-2 / (2 * 25 / 36)), rel=1e-6)  # offset (1, 1)
     # a second, overlapping gaussian keeps the element-wise max of the two
-    a = _ref_gaussian_map(10, 10, 3, 5, 2)
-    b = _ref_gaussian_map(10, 10, 6, 6, 3)
+    a = gaussian_map(10, 10, 3, 5, 2)
+    b = gaussian_map(10, 10, 6, 6, 3)
     hm2 = np.zeros((10, 10), np.float32)
     draw_gaussian(hm2, (3, 5), 2)
     draw_gaussian(hm2, (6, 6), 3)
@@ -182,7 +175,7 @@ def test_draw_gaussian_clipped_at_borders(center):
     h, w, r = 8, 10, 3
     hm = np.zeros((h, w), np.float32)
     draw_gaussian(hm, center, r)
-    np.testing.assert_allclose(hm, _ref_gaussian_map(h, w, center[0], center[1], r), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(hm, gaussian_map(h, w, center[0], center[1], r), rtol=1e-6, atol=1e-7)
     assert hm[center[1], center[0]] == 1.0
 
 

@@ -16,15 +16,6 @@ RTOL = 1e-5
 MAX_DIFF = {}  # name -> max relative difference seen (printed with -s)
 
 
-@pytest.fixture(params=["pynative", "graph"])
-def mode(request):
-    old = ms.get_context("mode")
-    ms.set_context(mode=ms.GRAPH_MODE if request.param == "graph" else ms.PYNATIVE_MODE)
-    ms.set_device("CPU")
-    yield request.param
-    ms.set_context(mode=old)
-
-
 # MindSpore 2.10's C++ side initialises the numpy C API lazily, the first time a PyNative op parses a
 # Python scalar (e.g. ``tensor >= 1.0``). Its extension is built against NumPy 1.x, so under NumPy 2
 # that first call raises "SystemError: ... returned a result with an exception set" (ImportError

@@ -161,3 +161,27 @@ def test_cli_rejects_bad_arguments_in_one_line(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error:")
     proc = _cli("--out", str(tmp_path / "x"), "--train", "-3")
     assert proc.returncode == 2 and proc.stderr.startswith("error:")
+
+
+def test_scene_options_bound_counts_and_sizes(tmp_path):
+    from centerdet.data.synthetic import SceneOptions
+
+    opts = SceneOptions(min_box_frac=0.3, max_box_frac=0.4, max_objects=2, clutter=(0.0, 0.0))
+    generate_coco(str(tmp_path), 10, 0, size=128, seed=5, opts=opts)
+    data = json.loads((tmp_path / "annotations" / "train.json").read_text())
+    per_image = {}
+    for ann in data["annotations"]:
+        per_image[ann["image_id"]] = per_image.get(ann["image_id"], 0) + 1
+        longer = max(ann["bbox"][2], ann["bbox"][3])
+        assert 0.3 * 128 - 2 <= longer <= 0.4 * 128 + 2
+    assert max(per_image.values()) <= 2
+    assert data["info"]["options"]["max_objects"] == 2
+
+
+@pytest.mark.parametrize("kwargs", [{"min_box_frac": 0.6, "max_box_frac": 0.5}, {"max_objects": 0},
+                                    {"clutter": (0.5, 0.2)}])
+def test_bad_scene_options(tmp_path, kwargs):
+    from centerdet.data.synthetic import SceneOptions
+
+    with pytest.raises(CenterDetError):
+        generate_coco(str(tmp_path), 1, 0, size=128, opts=SceneOptions(**kwargs))

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+from refs import gaussian_map
 
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
 from centerdet.data.targets import encode_centernet
@@ -16,13 +17,6 @@ def _radius(h, w, o=0.7):
                     (4 * o, -2 * o * (h + w), (o - 1) * w * h)):
         roots.append((b + math.sqrt(b * b - 4 * a * c)) / 2)
     return min(roots)
-
-
-def _ref_heat(h, w, cx, cy, r):
-    sigma = (2 * r + 1) / 6.0
-    yy, xx = np.mgrid[0:h, 0:w]
-    inside = (np.abs(xx - cx) <= r) & (np.abs(yy - cy) <= r)
-    return np.where(inside, np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma ** 2)), 0.0)
 
 
 def test_one_box_hand_computed():
@@ -42,7 +36,7 @@ def test_one_box_hand_computed():
     assert not hm[[0, 1, 3]].any()
     r = int(_radius(10, 16))
     assert r == 3  # hand: r3 = (-36.4 + sqrt(36.4^2 + 4*2.8*48)) / 2 = 3.38 (r1, r2 larger)
-    np.testing.assert_allclose(hm[2], _ref_heat(32, 40, 18, 8, r), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(hm[2], gaussian_map(32, 40, 18, 8, r), rtol=1e-6, atol=1e-7)
 
     np.testing.assert_allclose(wh[0], [15.6, 9.4], atol=1e-5)
     np.testing.assert_allclose(reg[0], [0.1, 0.9], atol=1e-5)

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 TINY = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--input_res_train", "[64, 64]",
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
-        "--warmup_steps", "2", "--mindrecord_prefix", "tiny.mind"]
+        "--warmup_steps", "2", "--mindrecord_prefix", "tiny.mind", "--use_dcn", "true"]
 
 
 def run(script, args, cwd, expect=0):
@@ -62,7 +62,7 @@ def test_eval_writes_results_metrics_and_pictures(trained, tiny_coco):
     proc = run("eval.py", ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
                            "--data_dir", str(tiny_coco), "--load_checkpoint_path",
                            str(work / "ckpt" / "centernet-2_4.ckpt"), "--save_result_dir", str(out),
-                           "--visual_image", "true"], work)
+                           "--visual_image", "true", "--use_dcn", "true"], work)
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics) == ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
@@ -73,7 +73,7 @@ def test_eval_writes_results_metrics_and_pictures(trained, tiny_coco):
                            "--data_dir", str(tiny_coco), "--load_checkpoint_path",
                            str(work / "ckpt" / "centernet-2_4.ckpt"), "--save_result_dir", str(work / "test_out"),
                            "--run_mode", "test", "--test_ann_file", "annotations/val.json",
-                           "--test_img_dir", "images/val"], work)
+                           "--test_img_dir", "images/val", "--use_dcn", "true"], work)
     assert (work / "test_out" / "results.json").exists() and not (work / "test_out" / "metrics.json").exists()
 
 

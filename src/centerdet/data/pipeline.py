@@ -1,7 +1,8 @@
 """MindDataset training pipeline: MindRecord → decode → augment → encode targets → batches.
 
 The per-sample work is a picklable callable run by MindSpore's parallel python workers, each with
-its own random generator (seeded from the config seed and the worker's pid).
+its own random generator seeded from the config seed and the worker's pid; with one worker the
+stream is seeded from the config seed alone, so such runs are reproducible.
 """
 import os
 
@@ -23,8 +24,9 @@ def aug_params(cfg):
 class CenterNetSample:
     """(encoded image bytes, packed annotation) → network input + CenterNet targets."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, per_process_seed=True):
         self.aug = aug_params(cfg)
+        self.per_process_seed = per_process_seed
         self.input_size = tuple(cfg.input_res_train)
         self.down_ratio = cfg.down_ratio
         self.num_classes = cfg.num_classes
@@ -36,7 +38,7 @@ class CenterNetSample:
 
     def rng(self):
         if self._pid != os.getpid():
-            self._rng = np.random.default_rng([self.seed, os.getpid()])
+            self._rng = np.random.default_rng([self.seed, os.getpid()] if self.per_process_seed else [self.seed])
             self._pid = os.getpid()
         return self._rng
 
@@ -57,7 +59,8 @@ def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None):
                           num_shards=group_size if group_size > 1 else None,
                           shard_id=rank if group_size > 1 else None)
     workers = max(1, cfg.num_parallel_workers)
-    data = data.map(operations=sample_fn or CenterNetSample(cfg), input_columns=["image", "annotation"],
+    sample_fn = sample_fn or CenterNetSample(cfg, per_process_seed=workers > 1)
+    data = data.map(operations=sample_fn, input_columns=["image", "annotation"],
                     output_columns=TRAIN_COLUMNS, num_parallel_workers=workers,
                     python_multiprocessing=workers > 1)
     data = data.project(TRAIN_COLUMNS)

@@ -2,6 +2,6 @@
 
 Run ``python -m centerdet.data.synthetic coco --out DIR`` or call :func:`generate_coco`.
 """
-from centerdet.data.synthetic.shapes import CLASSES, generate_coco
+from centerdet.data.synthetic.shapes import CLASSES, SceneOptions, generate_coco
 
-__all__ = ["CLASSES", "generate_coco"]
+__all__ = ["CLASSES", "SceneOptions", "generate_coco"]

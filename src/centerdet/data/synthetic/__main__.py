@@ -18,14 +18,21 @@ def add_coco_parser(subparsers):
     p.add_argument("--seed", type=int, default=0, help="non-negative seed (default 0)")
     p.add_argument("--num-classes", type=int, default=None,
                    help="use only the first N categories (default: all 6)")
+    p.add_argument("--min-box-frac", type=float, default=0.08,
+                   help="smallest object box side as a fraction of the image side (default 0.08)")
+    p.add_argument("--max-box-frac", type=float, default=0.5, help="largest object box side fraction (default 0.5)")
+    p.add_argument("--max-objects", type=int, default=8, help="most objects per image (default 8, mean ~half)")
+    p.add_argument("--clutter", type=float, nargs=2, default=(0.25, 1.0), metavar=("LOW", "HIGH"),
+                   help="range of the per-image background clutter density in [0, 1] (default 0.25 1.0)")
     p.set_defaults(run=run_coco)
 
 
 def run_coco(args):
-    from centerdet.data.synthetic.shapes import generate_coco
+    from centerdet.data.synthetic.shapes import SceneOptions, generate_coco
 
+    opts = SceneOptions(args.min_box_frac, args.max_box_frac, args.max_objects, tuple(args.clutter))
     summary = generate_coco(args.out, args.train, args.val, size=args.size, seed=args.seed,
-                            num_classes=args.num_classes, progress=True)
+                            num_classes=args.num_classes, progress=True, opts=opts)
     for split, s in summary.items():
         counts = ", ".join(f"{name} {n}" for name, n in s["per_class"].items())
         print(f"{split}: {s['images']} images, {s['objects']} objects ({counts}) -> {s['json']}")

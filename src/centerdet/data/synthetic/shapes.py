@@ -12,7 +12,9 @@ Categories (ids are stable; they are written to every annotation file):
 Classes differ by geometry only: an object's colour is random, independent of its class, and
 chosen far from the local background colour; most objects also get a dark or bright outline.
 
-Each image holds 1 to 8 objects (mean 4) whose tight boxes span ~0.08 to 0.5 of the image side.
+By default each image holds 1 to 8 objects (mean 4) whose tight boxes span ~0.08 to 0.5 of the image
+side, on backgrounds of random clutter density; ``SceneOptions`` changes these (the demo uses a
+gentler setting so that a detector trained from scratch learns it within minutes on a CPU).
 Objects may overlap, but a placement is rejected if it would leave any earlier object less than
 ``MIN_VISIBLE`` visible. A box is the tight box of the object's full drawn mask (before later
 objects occlude it), in COCO pixels: ``[x, y, w, h]`` with the mask covering columns
@@ -35,6 +37,7 @@ from centerdet.fileio import ensure_writable_dir, write_json
 MIN_VISIBLE = 0.6
 MIN_BOX_FRAC, MAX_BOX_FRAC = 0.08, 0.5
 MAX_OBJECTS = 8
+EXTRA_OBJECT_PROB = 3.0 / 7.0  # each image holds 1 + Binomial(max_objects - 1, p) objects: mean 4 of 8
 MIN_SIZE = 64
 SPLIT_IDS = {"train": 0, "val": 1}
 JPEG_QUALITY = 90
@@ -119,7 +122,27 @@ def mask_box(mask):
     return np.array([xs[0], ys[0], xs[-1] - xs[0] + 1, ys[-1] - ys[0] + 1], dtype=np.float64)
 
 
-def _place_polygons(rng, kind, size):
+@dataclasses.dataclass(frozen=True)
+class SceneOptions:
+    """How hard the scenes are: object size range (fraction of the image side), object count,
+    and the range the per-image clutter density is drawn from (0 = plain gradient background)."""
+    min_box_frac: float = MIN_BOX_FRAC
+    max_box_frac: float = MAX_BOX_FRAC
+    max_objects: int = MAX_OBJECTS
+    clutter: tuple = (0.25, 1.0)
+
+    def check(self):
+        if not 0 < self.min_box_frac <= self.max_box_frac <= 1:
+            raise CenterDetError(f"box size fractions must satisfy 0 < min ({self.min_box_frac}) <= "
+                                 f"max ({self.max_box_frac}) <= 1")
+        if not 1 <= self.max_objects <= 32:
+            raise CenterDetError(f"max_objects must be in 1..32, got {self.max_objects}")
+        lo, hi = self.clutter
+        if not 0 <= lo <= hi <= 1:
+            raise CenterDetError(f"clutter range must satisfy 0 <= low <= high <= 1, got {self.clutter}")
+
+
+def _place_polygons(rng, kind, size, opts=SceneOptions()):
     """Stretch, rotate, scale and translate a shape's outline to a random spot inside the image."""
     outer, hole = kind.outline(rng)
     aspect = np.exp(rng.uniform(-np.log(kind.max_aspect), np.log(kind.max_aspect)))
@@ -130,7 +153,7 @@ def _place_polygons(rng, kind, size):
     polys = [(p * stretch) @ rot.T for p in polys]
     lo, hi = polys[0].min(axis=0), polys[0].max(axis=0)
     # Box sizes log-uniform: small objects are as common per octave as large ones.
-    box_side = size * np.exp(rng.uniform(np.log(MIN_BOX_FRAC), np.log(MAX_BOX_FRAC)))
+    box_side = size * np.exp(rng.uniform(np.log(opts.min_box_frac), np.log(opts.max_box_frac)))
     scale = box_side / float((hi - lo).max())
     lo, hi = lo * scale, hi * scale
     offset = np.array([rng.uniform(-lo[0], size - 1 - hi[0]), rng.uniform(-lo[1], size - 1 - hi[1])])
@@ -181,16 +204,16 @@ def _paint(rng, canvas, mask, box):
     region[m] = np.clip(fill, 0, 255).astype(np.uint8)[m]
 
 
-def render_scene(rng, size, num_classes=len(SHAPES)):
-    """Draw one image with 1..8 objects of the first ``num_classes`` categories."""
-    background = clutter_background(rng, (size, size))
+def render_scene(rng, size, num_classes=len(SHAPES), opts=SceneOptions()):
+    """Draw one image with 1..max_objects objects of the first ``num_classes`` categories."""
+    background = clutter_background(rng, (size, size), density=rng.uniform(*opts.clutter))
     canvas = background.copy()
-    n_wanted = 1 + int(rng.binomial(MAX_OBJECTS - 1, 3.0 / (MAX_OBJECTS - 1)))
+    n_wanted = 1 + int(rng.binomial(opts.max_objects - 1, EXTRA_OBJECT_PROB))
     labels, boxes, masks, visible = [], [], [], []
     for _ in range(n_wanted):
         kind = SHAPES[int(rng.integers(0, num_classes))]
         for _ in range(PLACEMENT_TRIES):
-            mask = _rasterize(_place_polygons(rng, kind, size), size)
+            mask = _rasterize(_place_polygons(rng, kind, size, opts), size)
             if not mask.any():
                 continue
             box = mask_box(mask)
@@ -224,16 +247,16 @@ def scene_rng(seed, split, index):
     return np.random.default_rng([int(seed), SPLIT_IDS[split], int(index)])
 
 
-def render_coco_image(seed, split, index, size=256, num_classes=len(SHAPES)):
+def render_coco_image(seed, split, index, size=256, num_classes=len(SHAPES), opts=SceneOptions()):
     """Re-render exactly the scene that ``generate_coco`` wrote for image ``index`` (0-based) of ``split``."""
-    return render_scene(scene_rng(seed, split, index), size, num_classes)
+    return render_scene(scene_rng(seed, split, index), size, num_classes, opts)
 
 
 def _categories(num_classes):
     return [{"id": k.id, "name": k.name, "supercategory": "shape"} for k in SHAPES[:num_classes]]
 
 
-def _write_split(out_dir, split, n, size, seed, num_classes, progress):
+def _write_split(out_dir, split, n, size, seed, num_classes, progress, opts):
     image_dir = ensure_writable_dir(os.path.join(out_dir, "images", split))
     digits = max(6, len(str(n)))
     images, annotations = [], []
@@ -242,7 +265,7 @@ def _write_split(out_dir, split, n, size, seed, num_classes, progress):
         from tqdm import tqdm
         indices = tqdm(indices, desc=split, unit="img", disable=n < 100, leave=False)
     for index in indices:
-        scene = render_coco_image(seed, split, index, size, num_classes)
+        scene = render_coco_image(seed, split, index, size, num_classes, opts)
         image_id = index + 1
         file_name = f"{image_id:0{digits}d}.jpg"
         path = os.path.join(image_dir, file_name)
@@ -256,7 +279,7 @@ def _write_split(out_dir, split, n, size, seed, num_classes, progress):
                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0,
             })
     info = {"description": "centerdet synthetic shapes", "version": "1.0", "split": split,
-            "seed": seed, "size": size}
+            "seed": seed, "size": size, "options": dataclasses.asdict(opts)}
     coco = {"info": info, "images": images, "annotations": annotations,
             "categories": _categories(num_classes)}
     json_path = os.path.join(out_dir, "annotations", f"{split}.json")
@@ -281,7 +304,8 @@ def _check_args(n_train, n_val, size, seed, num_classes):
         raise CenterDetError(f"num_classes must be an integer in 1..{len(SHAPES)}, got {num_classes!r}")
 
 
-def generate_coco(out_dir, n_train, n_val, size=256, seed=0, num_classes=None, progress=False):
+def generate_coco(out_dir, n_train, n_val, size=256, seed=0, num_classes=None, progress=False,
+                  opts=SceneOptions()):
     """Write the train and val splits under ``out_dir``; returns a summary per split.
 
     Layout: ``annotations/{split}.json`` and ``images/{split}/NNNNNN.jpg`` (file_name in the json
@@ -289,6 +313,7 @@ def generate_coco(out_dir, n_train, n_val, size=256, seed=0, num_classes=None, p
     """
     num_classes = len(SHAPES) if num_classes is None else num_classes
     _check_args(n_train, n_val, size, seed, num_classes)
+    opts.check()
     out_dir = ensure_writable_dir(os.fspath(out_dir))
-    return {split: _write_split(out_dir, split, int(n), int(size), int(seed), int(num_classes), progress)
+    return {split: _write_split(out_dir, split, int(n), int(size), int(seed), int(num_classes), progress, opts)
             for split, n in (("train", n_train), ("val", n_val))}
