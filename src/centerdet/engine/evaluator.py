@@ -2,13 +2,15 @@
 import os
 import time
 
-import numpy as np
+import cv2
 
 from centerdet.data.coco import CocoDataset, split_paths
 from centerdet.data.images import read_image
 from centerdet.engine.progress import fmt_duration
 from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir
+
+DISPLAY_MIN_SIDE = 320
 
 
 def load_detector(cfg, log=print):
@@ -59,7 +61,12 @@ def evaluate_coco(cfg, net=None, log=print):
         dets = predictor(img)
         results += detections_to_results(image.id, dets, dataset.cat_ids)
         if cfg.visual_image and len(pictures) < cfg.visual_max_images:
-            pic = draw_detections(img, dets, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes)
+            # Small images are enlarged first so that labels stay readable next to the objects.
+            k = max(1.0, DISPLAY_MIN_SIDE / max(img.shape[:2]))
+            shown = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else img
+            scaled = dets.copy()
+            scaled[:, :4] *= k
+            pic = draw_detections(shown, scaled, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes * k)
             save_image(os.path.join(out_dir, "visual", f"{image.id}.png"), pic)
             pictures.append(pic)
         done = i + 1
