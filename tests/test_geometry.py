@@ -346,3 +346,30 @@ def test_random_center_scale_no_rand_crop(scale, shift):
     assert cs[:, 0].std() > 0 and cs[:, 1].std() > 0 and np.std(ss) > 0
     # the clip bounds are reached (N(0,1) beyond ±2 sigma happens ~5% of the time)
     assert np.isclose(np.abs(cs[:, 0] - w / 2).max(), 2 * shift * s0, rtol=1e-5)
+
+
+def test_transform_boxes_encloses_rotated_corners():
+    # 90 degrees about (50, 50) with scale 100 -> output 100: (x, y) -> (100 - y, x) up to sign
+    trans = get_affine_transform(np.array([50.0, 50.0]), 100.0, 90, (100, 100))
+    box = np.array([[10, 20, 30, 60]], np.float32)
+    out = transform_boxes(box, trans, 100, 100)
+    corners = affine_transform(np.array([[10, 20], [30, 20], [10, 60], [30, 60]], np.float32), trans)
+    np.testing.assert_allclose(out[0], [corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(),
+                                        corners[:, 1].max()], atol=1e-4)
+    # a 20x40 box becomes 40x20 under a quarter turn
+    np.testing.assert_allclose(out[0, 2:] - out[0, :2], [40, 20], atol=1e-4)
+
+
+def test_train_sample_with_rotation_keeps_boxes_valid():
+    from centerdet.data.transforms import train_sample
+    rng = np.random.default_rng(3)
+    img = np.zeros((96, 128, 3), np.uint8)
+    img[30:60, 40:90] = 255
+    aug = {"rand_crop": False, "scale": 0.0, "shift": 0.0, "flip_prop": 0.0, "rotate": 30.0, "aug_rot": 1.0,
+           "color_aug": False, "eig_val": [0, 0, 0], "eig_vec": np.eye(3).tolist()}
+    inp, boxes, keep = train_sample(rng, img, np.array([[40, 30, 90, 60]], np.float32), aug, (128, 128), 4)
+    assert keep.all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    # the rotated white block lies inside the (enclosing) box, mapped back to input pixels
+    ys, xs = np.nonzero(inp.mean(2) > 0.5)
+    x1, y1, x2, y2 = boxes[0] * 4
+    assert xs.min() >= x1 - 2 and xs.max() <= x2 + 2 and ys.min() >= y1 - 2 and ys.max() <= y2 + 2

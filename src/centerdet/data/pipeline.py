@@ -18,7 +18,8 @@ TRAIN_COLUMNS = ["image", "hm", "wh", "reg", "ind", "mask"]
 
 def aug_params(cfg):
     return {"rand_crop": cfg.rand_crop, "scale": cfg.scale, "shift": cfg.shift, "flip_prop": cfg.flip_prop,
-            "color_aug": cfg.color_aug, "eig_val": cfg.eig_val, "eig_vec": cfg.eig_vec}
+            "rotate": cfg.rotate, "aug_rot": cfg.aug_rot, "color_aug": cfg.color_aug, "eig_val": cfg.eig_val,
+            "eig_vec": cfg.eig_vec}
 
 
 class CenterNetSample:

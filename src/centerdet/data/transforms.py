@@ -41,12 +41,15 @@ def flip_boxes(boxes, width):
 
 
 def transform_boxes(boxes, trans, out_w, out_h):
-    """Map xyxy boxes through an affine and clip to the output; returns float32 (N, 4)."""
+    """Map xyxy boxes through an affine (the box enclosing all four mapped corners, so rotations
+    are covered) and clip to the output; returns float32 (N, 4)."""
     if len(boxes) == 0:
         return boxes.reshape(0, 4).astype(np.float32)
-    tl = affine_transform(boxes[:, :2], trans)
-    br = affine_transform(boxes[:, 2:], trans)
-    out = np.concatenate([tl, br], 1)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1),
+                        np.stack([x2, y2], 1)], 1)
+    mapped = affine_transform(corners, trans)
+    out = np.concatenate([mapped.min(1), mapped.max(1)], 1)
     out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, out_w - 1)
     out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, out_h - 1)
     return out
@@ -90,21 +93,25 @@ def warp(img, trans, out_w, out_h):
 def train_sample(rng, img, boxes, cfg_aug, input_size, down_ratio):
     """One augmented training sample: returns (image float [0,1] HWC, boxes in output-map pixels, kept mask).
 
-    ``cfg_aug`` holds rand_crop, scale, shift, flip_prop, color_aug, eig_val, eig_vec.
+    ``cfg_aug`` holds rand_crop, scale, shift, flip_prop, rotate (max degrees), aug_rot (its
+    probability), color_aug, eig_val, eig_vec.
     """
     height, width = img.shape[:2]
     in_h, in_w = input_size
     c, s = random_center_scale(rng, height, width, cfg_aug["rand_crop"], cfg_aug["scale"], cfg_aug["shift"])
+    rot = 0.0
+    if cfg_aug["aug_rot"] > 0 and rng.random() < cfg_aug["aug_rot"]:
+        rot = float(np.clip(rng.standard_normal() * cfg_aug["rotate"], -2 * cfg_aug["rotate"], 2 * cfg_aug["rotate"]))
     if rng.random() < cfg_aug["flip_prop"]:
         img = img[:, ::-1]
         boxes = flip_boxes(boxes, width)
         c[0] = width - c[0] - 1
-    trans_in = get_affine_transform(c, s, 0, (in_w, in_h))
+    trans_in = get_affine_transform(c, s, rot, (in_w, in_h))
     inp = warp(np.ascontiguousarray(img), trans_in, in_w, in_h).astype(np.float32) / 255.0
     if cfg_aug["color_aug"]:
         inp = color_aug(rng, inp, cfg_aug["eig_val"], cfg_aug["eig_vec"])
     out_w, out_h = in_w // down_ratio, in_h // down_ratio
-    trans_out = get_affine_transform(c, s, 0, (out_w, out_h))
+    trans_out = get_affine_transform(c, s, rot, (out_w, out_h))
     out_boxes = transform_boxes(boxes, trans_out, out_w, out_h)
     keep = (out_boxes[:, 2] > out_boxes[:, 0]) & (out_boxes[:, 3] > out_boxes[:, 1])
     return inp, out_boxes, keep

@@ -50,6 +50,9 @@ def init_distributed(cfg):
 
     init()
     rank, size = get_rank(), get_group_size()
+    if cfg.device_num > 1 and cfg.device_num != size:
+        raise CenterDetError(f"config key 'device_num' is {cfg.device_num} but the launcher started {size} "
+                             f"processes; set device_num to {size} (or leave it at 1)")
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=size)
     return rank, size
@@ -117,7 +120,7 @@ def train(cfg, log=print):
     if cfg.load_checkpoint_path and not cfg.resume:
         load_weights(net, cfg.load_checkpoint_path, log=log)
     loss = CenterNetLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, use_reg=cfg.reg_offset)
-    optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr))
+    optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr), eps=cfg.eps)
     scale = cfg.loss_scale_value if cfg.enable_lossscale else 1.0
     update = None
     if cfg.enable_lossscale and cfg.loss_scale_mode == "dynamic":
