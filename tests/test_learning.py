@@ -1,8 +1,8 @@
 """Learning happens: two minutes of CPU training make the detector find objects it could not before.
 
-32 synthetic images, 300 steps with mild augmentation: the loss falls several-fold and COCO AP50 on
-those images rises from ~0 (untrained) to well above it. (Held-out AP needs far more data and time:
-that is what the demo measures.)
+The demo recipe (ResNet-18 + ida neck, 128 px) on 256 synthetic images for 300 steps of batch 8:
+the loss halves and COCO AP50 on 48 held-out images rises from ~0 (untrained) to ~0.2 (measured
+0.214 here; the demo's 1000 images × 16 epochs reach ~0.9).
 """
 import json
 import os
@@ -36,11 +36,10 @@ def test_training_raises_ap50(tmp_path):
     from centerdet.data.synthetic import SceneOptions, generate_coco
 
     data = tmp_path / "data"
-    generate_coco(str(data), n_train=32, n_val=0, size=128, seed=11,
+    generate_coco(str(data), n_train=256, n_val=48, size=128, seed=11,
                   opts=SceneOptions(min_box_frac=0.12, max_objects=6, clutter=(0.1, 0.6)))
     common = ["--data_dir", str(data), "--mindrecord_dir", str(tmp_path / "mr"), "--batch_size", "8",
-              "--warmup_steps", "20", "--log_interval", "10", "--rand_crop", "false", "--shift", "0.05",
-              "--scale", "0.1", "--color_aug", "false"]
+              "--warmup_steps", "20", "--log_interval", "10"]
     run("train.py", common + ["--save_checkpoint_path", str(tmp_path / "init"), "--train_steps", "1"], tmp_path)
     ckpt = tmp_path / "ckpt"
     run("train.py", common + ["--save_checkpoint_path", str(ckpt), "--train_steps", "300",
@@ -50,9 +49,9 @@ def test_training_raises_ap50(tmp_path):
     assert last < first / 2, f"loss only fell from {first:.3f} to {last:.3f}"
 
     untrained = tmp_path / "init" / "centernet-1_1.ckpt"  # one step at warm-up lr: effectively the init
-    trained = ckpt / "centernet-75_300.ckpt"
-    before = ap50(tmp_path, data, untrained, "train", tmp_path / "r0")
-    after = ap50(tmp_path, data, trained, "train", tmp_path / "r1")
-    print(f"loss {first:.3f} -> {last:.3f}, AP50 {before:.3f} -> {after:.3f}")
+    trained = ckpt / "centernet-10_300.ckpt"
+    before = ap50(tmp_path, data, untrained, "val", tmp_path / "r0")
+    after = ap50(tmp_path, data, trained, "val", tmp_path / "r1")
+    print(f"loss {first:.3f} -> {last:.3f}, held-out AP50 {before:.3f} -> {after:.3f}")
     assert before < 0.05
-    assert after > 0.15, f"AP50 only rose from {before:.3f} to {after:.3f}"
+    assert after > 0.1, f"held-out AP50 only rose from {before:.3f} to {after:.3f}"

@@ -123,6 +123,10 @@ class CommonConfig:
 class CenterNetConfig(CommonConfig):
     """CenterNet: ResNet backbone + (deformable) upsampling + hm/wh/reg heads."""
     backbone: str = "resnet50"
+    # deconv: the reference neck (stride-32 map, three (DCN) conv + up-conv stages, no skips);
+    # ida: skip-connected neck over layer1..4 (CenterFace's topology), neck_width channels.
+    neck: str = "deconv"
+    neck_width: int = 64
     use_dcn: bool = True
     deconv_channels: List[int] = _f([256, 128, 64])
     head_conv: int = 64
@@ -141,6 +145,7 @@ CHOICES = {
     "loss_scale_mode": ("dynamic", "static"),
     "run_mode": ("val", "test"),
     "backbone": ("resnet18", "resnet34", "resnet50", "resnet101"),
+    "neck": ("deconv", "ida"),
     "nms_method": (0, 1, 2),
 }
 

@@ -96,7 +96,7 @@ def train(cfg, log=print):
     from mindspore import Tensor, nn
 
     from centerdet.losses import CenterNetLoss
-    from centerdet.models import build_model
+    from centerdet.models import build_model, describe_model
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.runtime import init_device
 
@@ -143,7 +143,7 @@ def train(cfg, log=print):
         log(f"training already finished ({start}/{total} steps)")
         return ckpts.latest()
 
-    log(f"train: {cfg.model} {cfg.backbone} dcn={cfg.use_dcn} input {cfg.input_res_train}, "
+    log(f"train: {cfg.model} {describe_model(cfg)} input {cfg.input_res_train}, "
         f"{steps_per_epoch} steps/epoch × batch {cfg.batch_size} × {group} device(s), {total} steps; "
         f"rank {rank}")
     profiler = None

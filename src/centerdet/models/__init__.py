@@ -2,12 +2,16 @@
 from centerdet.models.backbones import resnet
 from centerdet.models.detector import CenterDetector
 from centerdet.models.heads import conv_head
-from centerdet.models.necks import DeconvNeck
+from centerdet.models.necks import DeconvNeck, IdaUpNeck
 
 
 def build_centernet(cfg):
-    backbone = resnet(cfg.backbone)
-    neck = DeconvNeck(backbone.out_channels, cfg.deconv_channels, use_dcn=cfg.use_dcn)
+    if cfg.neck == "deconv":
+        backbone = resnet(cfg.backbone)
+        neck = DeconvNeck(backbone.out_channels, cfg.deconv_channels, use_dcn=cfg.use_dcn)
+    else:
+        backbone = resnet(cfg.backbone, all_levels=True)
+        neck = IdaUpNeck(backbone.out_channels, cfg.neck_width)
     c = neck.out_channels
     heads = {
         "hm": conv_head(c, cfg.num_classes, cfg.head_conv, bias_value=cfg.hm_bias),
@@ -19,6 +23,13 @@ def build_centernet(cfg):
 
 
 BUILDERS = {"centernet": build_centernet}
+
+
+def describe_model(cfg):
+    """One line naming the architecture choices that matter, for logs."""
+    if cfg.neck == "deconv":
+        return f"{cfg.backbone} + deconv neck (dcn={cfg.use_dcn})"
+    return f"{cfg.backbone} + ida neck (width {cfg.neck_width})"
 
 
 def build_model(cfg):

@@ -1,5 +1,6 @@
 """ResNet v1.5 (stride on the 3×3 conv) with torchvision's attribute names, so that a torchvision
-``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map.
+``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map,
+or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for skip-connected necks.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
@@ -64,8 +65,9 @@ class Bottleneck(nn.Cell):
 
 
 class ResNet(nn.Cell):
-    def __init__(self, block, layers):
+    def __init__(self, block, layers, all_levels=False):
         super().__init__()
+        self.all_levels = all_levels
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
                                weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
         self.bn1 = bn(64)
@@ -76,7 +78,8 @@ class ResNet(nn.Cell):
         self.layer2 = self._make_layer(block, 128, layers[1], 2)
         self.layer3 = self._make_layer(block, 256, layers[2], 2)
         self.layer4 = self._make_layer(block, 512, layers[3], 2)
-        self.out_channels = self.inplanes
+        self.level_channels = tuple(c * block.expansion for c in (64, 128, 256, 512))
+        self.out_channels = self.level_channels if all_levels else self.inplanes
 
     def _make_layer(self, block, planes, blocks, stride):
         downsample = None
@@ -90,9 +93,15 @@ class ResNet(nn.Cell):
 
     def construct(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        c2 = self.layer1(x)
+        c3 = self.layer2(c2)
+        c4 = self.layer3(c3)
+        c5 = self.layer4(c4)
+        if self.all_levels:
+            return c2, c3, c4, c5
+        return c5
 
 
-def resnet(name):
+def resnet(name, all_levels=False):
     kind, layers = DEPTHS[name]
-    return ResNet(BasicBlock if kind == "basic" else Bottleneck, layers)
+    return ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, all_levels)

@@ -1,3 +1,4 @@
 from centerdet.models.necks.deconv import DeconvNeck
+from centerdet.models.necks.ida import IdaUpNeck
 
-__all__ = ["DeconvNeck"]
+__all__ = ["DeconvNeck", "IdaUpNeck"]

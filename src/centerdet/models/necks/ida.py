@@ -1,0 +1,45 @@
+"""Skip-connected upsampling neck (CenterFace's ``MobileNetUp`` + ``IDAUp`` topology).
+
+Starting from the deepest level, each step doubles the resolution with a 2×2/2 transposed conv and
+adds a 1×1 projection of the next shallower backbone level (both BN-ReLU'd before the sum); a
+3×3 conv-BN-ReLU finishes at the shallowest level's stride. Unlike CenterNet's plain deconv neck,
+the stride-4 features see the local detail of the shallow levels directly, which is what small
+objects and landmark positions need.
+"""
+from mindspore import nn
+from mindspore.common.initializer import HeNormal
+
+
+def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
+    return nn.SequentialCell([
+        nn.Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
+                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu")),
+        nn.BatchNorm2d(cout, eps=eps, momentum=momentum), nn.ReLU()])
+
+
+class IdaUpNeck(nn.Cell):
+    """``in_channels``: channels of the backbone levels, shallow to deep (each stride twice the last)."""
+
+    def __init__(self, in_channels, width=64):
+        super().__init__()
+        in_channels = tuple(in_channels)
+        if len(in_channels) < 2:
+            raise ValueError(f"IdaUpNeck needs at least two backbone levels, got {in_channels}")
+        self.top = _conv_bn_relu(in_channels[-1], width, 1)
+        ups, lats = [], []
+        for c in reversed(in_channels[:-1]):
+            ups.append(nn.SequentialCell([
+                nn.Conv2dTranspose(width, width, 2, stride=2, has_bias=False),
+                nn.BatchNorm2d(width, eps=1e-3, momentum=0.9), nn.ReLU()]))
+            lats.append(_conv_bn_relu(c, width, 1))
+        self.ups = nn.CellList(ups)
+        self.lats = nn.CellList(lats)
+        self.fuse = _conv_bn_relu(width, width, 3, eps=1e-5, momentum=0.99)
+        self.num_levels = len(in_channels)
+        self.out_channels = width
+
+    def construct(self, feats):
+        t = self.top(feats[-1])
+        for i in range(self.num_levels - 1):
+            t = self.ups[i](t) + self.lats[i](feats[self.num_levels - 2 - i])
+        return self.fuse(t)
