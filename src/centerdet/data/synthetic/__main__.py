@@ -39,11 +39,46 @@ def run_coco(args):
     return 0
 
 
+def add_widerface_parser(subparsers):
+    p = subparsers.add_parser("widerface", help="WIDER FACE-style faces with 5 landmarks for CenterFace",
+                              description="Write images/{train,val}/images/<event>/*.jpg, annotations/"
+                                          "{train,val}.json, annotations/{train,val}/label.txt and "
+                                          "ground_truth/wider_*_val.mat.")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--train", type=int, default=1000, help="number of training images (default 1000)")
+    p.add_argument("--val", type=int, default=100, help="number of validation images (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="non-negative seed (default 0)")
+    p.add_argument("--size", type=int, default=640, help="image width in pixels, >= 64; heights vary "
+                                                          "from 0.6 to 1.0 x width (default 640)")
+    p.add_argument("--min-face", type=float, default=8.0, help="smallest head height in pixels (default 8)")
+    p.add_argument("--max-face", type=float, default=None,
+                   help="largest head height in pixels (default min(300, size / 2))")
+    p.add_argument("--max-faces", type=int, default=12, help="most faces per image (default 12, mean ~5)")
+    p.set_defaults(run=run_widerface)
+
+
+def run_widerface(args):
+    from centerdet.data.synthetic.faces import MAX_FACE_FRAC, FaceSceneOptions, generate_widerface
+
+    max_face = args.max_face if args.max_face is not None else min(300.0, MAX_FACE_FRAC * args.size)
+    opts = FaceSceneOptions(min_face=args.min_face, max_face=max_face, max_faces=args.max_faces)
+    summary = generate_widerface(args.out, args.train, args.val, seed=args.seed, size=args.size, opts=opts,
+                                 progress=True)
+    for split, s in summary.items():
+        print(f"{split}: {s['images']} images, {s['faces']} faces (easy {s['easy']}, medium {s['medium']}, "
+              f"hard {s['hard']}, ignored {s['ignored']}; blurred {s['blurred']}, occluded {s['occluded']})")
+        print(f"  images {s['images_dir']}\n  json {s['json']}\n  label.txt {s['label_txt']}")
+        if "ground_truth" in s:
+            print(f"  ground truth {s['ground_truth']}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m centerdet.data.synthetic",
                                      description="Generate a synthetic detection data set.")
     subparsers = parser.add_subparsers(dest="dataset", metavar="DATASET", required=True)
     add_coco_parser(subparsers)
+    add_widerface_parser(subparsers)
     return parser
 
 
