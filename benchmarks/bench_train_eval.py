@@ -1,7 +1,7 @@
 """Train-step throughput (img/s) and eval latency (ms/img, network + decode + soft-NMS) of CenterNet.
 
 python benchmarks/bench_train_eval.py [--backbone resnet50] [--res 512] [--batch 4] [--use_dcn true]
-                                      [--steps 5] [--eval_images 10] [--num_classes 80]
+                                      [--neck deconv|ida] [--steps 5] [--eval_images 10] [--num_classes 80]
 Random inputs (no data loading), graph mode, after one warm-up call (compile time printed apart).
 """
 import argparse
@@ -25,6 +25,7 @@ def main():
     p.add_argument("--res", type=int, default=512)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--use_dcn", default="true")
+    p.add_argument("--neck", default="deconv", choices=["deconv", "ida"])
     p.add_argument("--num_classes", type=int, default=80)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--eval_images", type=int, default=10)
@@ -37,11 +38,12 @@ def main():
     from centerdet.decode import decode_centernet, merge_detections, sigmoid
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.losses import CenterNetLoss
-    from centerdet.models import build_model
+    from centerdet.models import build_model, describe_model
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
-    cfg = load_config(None, {"backbone": args.backbone, "use_dcn": args.use_dcn, "num_classes": str(args.num_classes)})
+    cfg = load_config(None, {"backbone": args.backbone, "use_dcn": args.use_dcn, "neck": args.neck,
+                                 "num_classes": str(args.num_classes)})
     rng = np.random.default_rng(0)
     b, r, o, m = args.batch, args.res, args.res // 4, cfg.max_objs
     batch = [rng.standard_normal((b, 3, r, r)).astype(np.float32),
@@ -77,7 +79,7 @@ def main():
         merge_detections([dets], args.num_classes)
         t_post += time.time() - t
     n = args.eval_images
-    print(f"| {args.backbone} dcn={args.use_dcn} | {r}x{r} | batch {b} | train {b / train_s:.2f} img/s "
+    print(f"| {describe_model(cfg)} | {r}x{r} | batch {b} | train {b / train_s:.2f} img/s "
           f"({train_s * 1000:.0f} ms/step) | eval {1000 * (t_net + t_post) / n:.1f} ms/img "
           f"(net {1000 * t_net / n:.1f} + decode/NMS {1000 * t_post / n:.1f}) | compile train {compile_train:.1f} s, "
           f"eval {compile_eval:.1f} s | peak RSS {peak_rss_mb():.0f} MB |")
