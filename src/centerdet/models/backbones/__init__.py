@@ -1,3 +1,4 @@
+from centerdet.models.backbones.mobilenetv2 import mobilenet_v2
 from centerdet.models.backbones.resnet import resnet
 
-__all__ = ["resnet"]
+__all__ = ["mobilenet_v2", "resnet"]

@@ -1,0 +1,76 @@
+"""MobileNetV2 (width 1.0) with torchvision's attribute names, so that a torchvision ``state_dict``
+maps onto it by renaming BN suffixes only. The 320→1280 conv (features.18), pooling and classifier
+are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 and 32.
+"""
+from mindspore import nn
+from mindspore.common.initializer import HeNormal
+
+# (expand ratio t, output channels c, repeats n, first stride s), as in the paper and torchvision.
+SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+            (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+# Last block of each stride (4, 8, 16, 32): the tap points used by the CenterFace neck.
+TAPS = (3, 6, 13, 17)
+
+
+def conv(cin, cout, k, stride=1, group=1):
+    # torchvision initialises every conv, depthwise included, with kaiming_normal_(mode="fan_out").
+    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, group=group,
+                     has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+
+
+def bn(c):
+    # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
+    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.9)
+
+
+def conv_bn_relu6(cin, cout, k, stride=1, group=1):
+    # A SequentialCell (not a named Cell) so the keys come out as <i>.0.weight / <i>.1.gamma.
+    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout), nn.ReLU6()])
+
+
+class InvertedResidual(nn.Cell):
+    def __init__(self, cin, cout, stride, expand_ratio):
+        super().__init__()
+        hidden = cin * expand_ratio
+        # A Python bool fixed at build time: graph mode folds the branch away per block.
+        self.use_res = stride == 1 and cin == cout
+        layers = [] if expand_ratio == 1 else [conv_bn_relu6(cin, hidden, 1)]
+        layers += [conv_bn_relu6(hidden, hidden, 3, stride, group=hidden),
+                   conv(hidden, cout, 1),  # linear bottleneck: no activation after the projection
+                   bn(cout)]
+        self.conv = nn.SequentialCell(layers)
+
+    def construct(self, x):
+        if self.use_res:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class MobileNetV2(nn.Cell):
+    level_channels = (24, 32, 96, 320)
+    out_channels = 320
+
+    def __init__(self):
+        super().__init__()
+        layers = [conv_bn_relu6(3, 32, 3, 2)]
+        cin = 32
+        for t, c, n, s in SETTINGS:
+            for i in range(n):
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                cin = c
+        self.features = nn.SequentialCell(layers)
+
+    def construct(self, x):
+        # Walk features ourselves rather than splitting it into stage cells: re-registering the
+        # same cells under a second attribute renames their parameters (features.* -> stages.*).
+        # Graph mode unrolls this loop, and `i in TAPS` is a compile-time constant.
+        outs = ()
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in TAPS:
+                outs += (x,)
+        return outs
+
+
+def mobilenet_v2():
+    return MobileNetV2()
