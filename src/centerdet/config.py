@@ -134,7 +134,49 @@ class CenterNetConfig(CommonConfig):
     reg_offset: bool = True
 
 
-SCHEMAS = {"centernet": CenterNetConfig}
+@dataclasses.dataclass
+class CenterFaceConfig(CommonConfig):
+    """CenterFace: MobileNetV2 + skip-connected upsampling + hm/wh/reg/lm 1×1 heads, one class.
+
+    Defaults are the MindSpore model-zoo recipe (8 devices × batch 8, lr 0.004, 140 epochs with
+    ×0.1 at 90 and 120, static loss scale 1024, 512² crops, 832² letterboxed tests, K 200).
+    """
+    model: str = "centerface"
+    backbone: str = "mobilenet_v2"
+    head_conv: int = 64             # the neck width D (the model zoo's head_conv); 24 in the authors' release
+    hm_bias: float = 0.0            # model zoo init: heads N(0, 0.001), no prior on the heatmap bias
+    lm_weight: float = 0.1
+    pretrained_backbone: str = ""
+    num_classes: int = 1
+    max_objs: int = 64
+    anchor_sampling: bool = True
+    crop_scales: List[float] = _f([0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+    min_landmark_area: float = 8.0
+    data_dir: str = ""
+    train_ann_file: str = "annotations/train.json"
+    train_img_dir: str = "images/train/images"
+    val_ann_file: str = "annotations/val.json"
+    val_img_dir: str = "images/val/images"
+    ground_truth_dir: str = "ground_truth"
+    mindrecord_prefix: str = "widerface.train.mind"
+    input_res_test: List[int] = _f([832, 832])
+    keep_res: bool = False
+    batch_size: int = 8
+    epoch_size: int = 140
+    learning_rate: float = 0.004
+    weight_decay: float = 5e-4
+    warmup_steps: int = 0
+    multi_epochs: List[int] = _f([90, 120])
+    loss_scale_mode: str = "static"
+    K: int = 200
+    nms_method: int = 2
+    max_per_image: int = 1000
+    score_thresh: float = 0.35
+    eval_iou: float = 0.5
+    write_landmarks: bool = False
+
+
+SCHEMAS = {"centernet": CenterNetConfig, "centerface": CenterFaceConfig}
 
 CHOICES = {
     "model": tuple(SCHEMAS),
@@ -144,7 +186,7 @@ CHOICES = {
     "lr_schedule": ("MultiDecay", "PolyDecay"),
     "loss_scale_mode": ("dynamic", "static"),
     "run_mode": ("val", "test"),
-    "backbone": ("resnet18", "resnet34", "resnet50", "resnet101"),
+    "backbone": ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2"),
     "neck": ("deconv", "ida"),
     "nms_method": (0, 1, 2),
 }
@@ -223,7 +265,17 @@ def _validate(cfg):
     if len(cfg.mean) != 3 or len(cfg.std) != 3 or min(cfg.std) <= 0:
         raise CenterDetError("config keys 'mean' and 'std' must each hold 3 numbers (std > 0)")
     if not cfg.multi_scales or min(cfg.multi_scales) <= 0:
-        raise CenterDetError(f"config key 'multi_scales' must be a non-empty list of positive scales")
+        raise CenterDetError("config key 'multi_scales' must be a non-empty list of positive scales")
+    if (cfg.model == "centerface") != (cfg.backbone == "mobilenet_v2"):
+        raise CenterDetError(f"config key 'backbone' {cfg.backbone!r} does not fit model {cfg.model!r} "
+                             f"(centerface uses mobilenet_v2, centernet a resnet)")
+    if cfg.model == "centerface":
+        if cfg.num_classes != 1:
+            raise CenterDetError(f"config key 'num_classes' must be 1 for centerface, got {cfg.num_classes}")
+        if not cfg.crop_scales or min(cfg.crop_scales) <= 0:
+            raise CenterDetError("config key 'crop_scales' must be a non-empty list of positive scales")
+        if not 0 < cfg.eval_iou <= 1:
+            raise CenterDetError(f"config key 'eval_iou' must be in (0, 1], got {cfg.eval_iou}")
 
 
 def _read_yaml(path):

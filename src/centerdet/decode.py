@@ -1,6 +1,7 @@
 """From head maps to boxes (pure numpy): peak extraction, top-K, gather, back-projection, merging.
 
-Detections are float32 rows [x1, y1, x2, y2, score, label] with 0-based contiguous labels.
+Detections are float32 rows [x1, y1, x2, y2, score, label] with 0-based contiguous labels; face
+detections carry 10 more columns, the five landmarks (x, y).
 """
 import numpy as np
 from scipy.ndimage import maximum_filter
@@ -44,13 +45,31 @@ def decode_centernet(heat, wh, reg=None, k=100):
     return dets.astype(np.float32)
 
 
+def decode_centerface(heat, wh, reg, lm, k=200):
+    """heat (1,H,W) probabilities, wh (2,H,W) log sizes, reg (2,H,W), lm (10,H,W) → (k, 16) rows in
+    output-map pixels. Sizes follow the model zoo encoding, size = 4·exp(wh); landmarks are offsets
+    from the peak cell in units of the box size."""
+    scores, cls, ys, xs = topk(peak_nms(heat), k)
+    bw, bh = 4.0 * np.exp(wh[0, ys, xs]), 4.0 * np.exp(wh[1, ys, xs])
+    cx, cy = xs + reg[0, ys, xs], ys + reg[1, ys, xs]
+    points = lm[:, ys, xs].T.reshape(-1, 5, 2)
+    points = np.stack([xs[:, None] + points[..., 0] * bw[:, None], ys[:, None] + points[..., 1] * bh[:, None]], 2)
+    dets = np.concatenate([np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, scores, cls], 1),
+                           points.reshape(-1, 10)], 1)
+    return dets.astype(np.float32)
+
+
 def to_image_coords(dets, center, scale, out_size, test_scale=1.0):
-    """Map boxes from output-map pixels back to the original image through the inverse crop affine."""
+    """Map boxes (and landmark columns 6.., if any) from output-map pixels back to the original image
+    through the inverse crop affine."""
     out = dets.copy()
     trans = get_affine_transform(center, scale, 0, out_size, inv=True)
     out[:, 0:2] = affine_transform(dets[:, 0:2], trans)
     out[:, 2:4] = affine_transform(dets[:, 2:4], trans)
     out[:, :4] /= test_scale
+    if dets.shape[1] > 6:
+        points = affine_transform(dets[:, 6:].reshape(-1, 2), trans) / test_scale
+        out[:, 6:] = points.reshape(len(dets), -1)
     return out
 
 
@@ -61,6 +80,7 @@ def merge_detections(dets_list, num_classes, use_nms=True, nms_method=2, nms_iou
     Like CenterNet, ties at the cut-off score are all kept.
     """
     dets = np.concatenate(dets_list, 0) if dets_list else np.zeros((0, 6), np.float32)
+    cols = dets.shape[1]
     if use_nms and len(dets):
         kept = []
         for c in range(num_classes):
@@ -69,8 +89,8 @@ def merge_detections(dets_list, num_classes, use_nms=True, nms_method=2, nms_iou
                 continue
             survivors, idx = soft_nms(cls_dets[:, :5], sigma=nms_sigma, Nt=nms_iou,
                                       threshold=nms_score_thresh, method=nms_method)
-            kept.append(np.concatenate([survivors, cls_dets[idx, 5:6]], 1))
-        dets = np.concatenate(kept, 0) if kept else np.zeros((0, 6), np.float32)
+            kept.append(np.concatenate([survivors, cls_dets[idx, 5:]], 1))
+        dets = np.concatenate(kept, 0) if kept else np.zeros((0, cols), np.float32)
     if len(dets) > max_per_image:
         thresh = np.partition(dets[:, 4], len(dets) - max_per_image)[len(dets) - max_per_image]
         dets = dets[dets[:, 4] >= thresh]

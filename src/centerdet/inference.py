@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 
 from centerdet.data.transforms import normalize
-from centerdet.decode import decode_centernet, merge_detections, sigmoid, to_image_coords
+from centerdet.decode import decode_centerface, decode_centernet, merge_detections, sigmoid, to_image_coords
 from centerdet.geometry import get_affine_transform, padded_size
 
 NET_MULTIPLE = 32  # the backbone's total stride: network inputs are padded to a multiple of it
@@ -37,10 +37,12 @@ def make_test_canvas(img, scale, cfg):
 
 
 class Predictor:
-    """Wraps a detector cell; call with a BGR image to get (N, 6) detections in image pixels."""
+    """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
+    [x1, y1, x2, y2, score, label], plus 10 landmark columns for CenterFace."""
 
     def __init__(self, net, cfg):
         self.net, self.cfg = net, cfg
+        self.faces = cfg.model == "centerface"
 
     def run_net(self, batch):
         from mindspore import Tensor
@@ -48,28 +50,29 @@ class Predictor:
         return [o.asnumpy() for o in outs]
 
     def heads(self, canvas):
-        """Head maps of one canvas: heat probabilities, wh, reg — flip-averaged when flip_test."""
+        """Head maps of one canvas in HEAD_ORDER, the heatmap as probabilities. With flip_test the
+        heatmap and sizes are averaged with the mirrored pass (as CenterNet does); offsets and
+        landmarks come from the upright pass."""
         x = normalize(canvas, self.cfg.mean, self.cfg.std)[None]
         if self.cfg.flip_test:
             x = np.concatenate([x, x[:, :, :, ::-1]], 0)
         outs = self.run_net(np.ascontiguousarray(x))
-        heat = sigmoid(outs[0])
-        wh = outs[1]
-        reg = outs[2][0] if len(outs) > 2 else None
+        outs[0] = sigmoid(outs[0])
         if self.cfg.flip_test:
-            return (heat[0] + heat[1][:, :, ::-1]) / 2, (wh[0] + wh[1][:, :, ::-1]) / 2, reg
-        return heat[0], wh[0], reg
+            return [(o[0] + o[1][:, :, ::-1]) / 2 if i < 2 else o[0] for i, o in enumerate(outs)]
+        return [o[0] for o in outs]
 
     def __call__(self, img):
         cfg = self.cfg
         per_scale = []
         for scale in cfg.multi_scales:
             canvas, meta = make_test_canvas(img, scale, cfg)
-            heat, wh, reg = self.heads(canvas)
             ow, oh = meta["out_size"]
-            heat, wh = heat[:, :oh, :ow], wh[:, :oh, :ow]
-            reg = reg[:, :oh, :ow] if reg is not None else None
-            dets = decode_centernet(heat, wh, reg, cfg.K)
+            maps = [m[:, :oh, :ow] for m in self.heads(canvas)]
+            if self.faces:
+                dets = decode_centerface(*maps, k=cfg.K)
+            else:
+                dets = decode_centernet(maps[0], maps[1], maps[2] if len(maps) > 2 else None, cfg.K)
             per_scale.append(to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], scale))
         use_nms = cfg.SOFT_NMS or len(cfg.multi_scales) > 1
         return merge_detections(per_scale, cfg.num_classes, use_nms, cfg.nms_method, cfg.nms_iou, cfg.nms_sigma,

@@ -61,3 +61,54 @@ class CenterNetLoss(nn.Cell):
             off_loss = self.l1(outputs[2], ind, mask, reg)
         total = self.hm_weight * hm_loss + self.wh_weight * wh_loss + self.off_weight * off_loss
         return total, ops.stack((hm_loss, wh_loss, off_loss))
+
+
+class WeightedSmoothL1Loss(nn.Cell):
+    """Smooth-L1 (β = 1) at object centres, each object weighted (CenterFace's size-dependent
+    weights), summed over both channels and divided by the number of objects, as the model zoo does."""
+
+    def construct(self, pred_map, ind, mask, weight, target):
+        pred = gather_feat(pred_map, ind)
+        w = ops.expand_dims(ops.cast(mask, ms.float32) * weight, 2)
+        diff = ops.abs(pred - target)
+        elem = ops.select(diff < 1.0, 0.5 * diff * diff, diff - 0.5)
+        return (elem * w).sum() / (ops.cast(mask, ms.float32).sum() + 1e-4)
+
+
+class MaskedL1Loss(nn.Cell):
+    """L1 over the coordinates an element-wise mask selects, divided by how many there are
+    (landmark points that are missing in the annotation or fell outside the crop count as 0)."""
+
+    def construct(self, pred_map, ind, mask, target, elem_mask):
+        pred = gather_feat(pred_map, ind)
+        m = elem_mask * ops.expand_dims(ops.cast(mask, ms.float32), 2)
+        return ops.abs(pred * m - target * m).sum() / (m.sum() + 1e-4)
+
+
+class CenterFaceLoss(nn.Cell):
+    """hm·L_hm + wh·L_wh + off·L_off + lm·L_lm (model zoo weights 1 / 0.1 / 1 / 0.1)."""
+
+    def __init__(self, hm_weight=1.0, wh_weight=0.1, off_weight=1.0, lm_weight=0.1):
+        super().__init__()
+        self.focal = FocalLoss()
+        self.box = WeightedSmoothL1Loss()
+        self.lm = MaskedL1Loss()
+        self.weights = (hm_weight, wh_weight, off_weight, lm_weight)
+
+    def construct(self, outputs, hm, wh, reg, ind, mask, wh_weight, lm, lm_mask):
+        hm_loss = self.focal(outputs[0], hm)
+        wh_loss = self.box(outputs[1], ind, mask, wh_weight, wh)
+        off_loss = self.box(outputs[2], ind, mask, wh_weight, reg)
+        lm_loss = self.lm(outputs[3], ind, mask, lm, lm_mask)
+        w = self.weights
+        total = w[0] * hm_loss + w[1] * wh_loss + w[2] * off_loss + w[3] * lm_loss
+        return total, ops.stack((hm_loss, wh_loss, off_loss, lm_loss))
+
+
+LOSS_PARTS = {"centernet": ("hm", "wh", "off"), "centerface": ("hm", "wh", "off", "lm")}
+
+
+def build_loss(cfg):
+    if cfg.model == "centerface":
+        return CenterFaceLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, cfg.lm_weight)
+    return CenterNetLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, use_reg=cfg.reg_offset)

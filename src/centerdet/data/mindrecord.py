@@ -1,4 +1,5 @@
-"""COCO-format dataset → MindRecord files (encoded image bytes + boxes), written all-or-nothing.
+"""Detection datasets → MindRecord files (encoded image bytes + packed annotation rows), written
+all-or-nothing. COCO-format splits (boxes + labels) and WIDER FACE splits (boxes + 5 landmarks).
 
 Files are first written into a hidden temporary folder next to the destination and moved into
 place only after the writer commits, so an interrupted conversion never leaves files that a later
@@ -19,10 +20,12 @@ from centerdet.fileio import ensure_writable_dir
 SCHEMA = {
     "image": {"type": "bytes"},
     "image_id": {"type": "int64"},
-    # rows of [x1, y1, x2, y2, label, crowd], flattened (MindRecord arrays are 1-D with one -1 dim)
+    # COCO rows [x1, y1, x2, y2, label, crowd] or face rows (pack_faces), flattened: MindRecord
+    # arrays are 1-D with one -1 dim
     "annotation": {"type": "float32", "shape": [-1]},
 }
 ANN_COLUMNS = 6
+FACE_COLUMNS = 19
 
 
 def shard_files(mindrecord_dir, prefix, shards):
@@ -55,14 +58,21 @@ def unpack_annotation(flat):
     return rows[:, :4], rows[:, 4].astype(np.int32)
 
 
-def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
-    """Write the annotated images of one split; returns (written, skipped). Bad images are skipped
-    with their path printed; the counts are printed at the end."""
+def _read_checked(path):
+    """Encoded bytes of an image that decodes, plus its (height, width); raises CenterDetError."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise CenterDetError(f"cannot read image: {path} ({exc.strerror})") from None
+    return data, decode_image(data, path).shape[:2]
+
+
+def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source=""):
+    """Write ``samples`` (an iterable of (image path, image id, pack(height, width) -> flat float32
+    annotation)) all-or-nothing; unreadable images are skipped and printed. Returns (written, skipped)."""
     from mindspore.mindrecord import FileWriter
 
-    dataset = CocoDataset(ann_file, img_dir, require_annotations=True)
-    if len(dataset) == 0:
-        raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
     ensure_writable_dir(mindrecord_dir, "mindrecord_dir")
     tmp_dir = tempfile.mkdtemp(prefix=f".{prefix}.partial.", dir=mindrecord_dir)
     try:
@@ -70,34 +80,80 @@ def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
         writer.add_schema(SCHEMA, "centerdet detection samples")
         written, skipped, batch = 0, 0, []
         start = time.time()
-        for i, image in enumerate(dataset.images):
-            path = dataset.image_path(image)
+        for i, (path, image_id, pack) in enumerate(samples):
             try:
-                with open(path, "rb") as f:
-                    data = f.read()
-                decode_image(data, path)
-            except (OSError, CenterDetError) as exc:
+                data, (height, width) = _read_checked(path)
+            except CenterDetError as exc:
                 skipped += 1
-                msg = str(exc) if isinstance(exc, CenterDetError) else f"cannot read image: {path} ({exc.strerror})"
-                log(f"skip: {msg}")
+                log(f"skip: {exc}")
                 continue
-            batch.append({"image": data, "image_id": image.id, "annotation": pack_annotation(image)})
+            batch.append({"image": data, "image_id": int(image_id), "annotation": pack(height, width)})
             written += 1
             if len(batch) == 256:
                 writer.write_raw_data(batch)
                 batch = []
             if (i + 1) % 1000 == 0:
                 rate = (i + 1) / max(time.time() - start, 1e-6)
-                log(f"converted {i + 1}/{len(dataset)} images, ETA {(len(dataset) - i - 1) / rate:.0f}s")
+                log(f"converted {i + 1}/{total} images, ETA {(total - i - 1) / rate:.0f}s")
         if batch:
             writer.write_raw_data(batch)
         if written == 0:
-            raise CenterDetError(f"no readable image among the {skipped} annotated images under {img_dir}")
+            raise CenterDetError(f"no readable image among the {skipped} annotated images under {source}")
         writer.commit()
         for name in os.listdir(tmp_dir):
             os.replace(os.path.join(tmp_dir, name), os.path.join(mindrecord_dir, name))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+    return written, skipped
+
+
+def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
+    """Write the annotated images of a COCO-format split; returns (written, skipped). Bad images are
+    skipped with their path printed; the counts are printed at the end."""
+    dataset = CocoDataset(ann_file, img_dir, require_annotations=True)
+    if len(dataset) == 0:
+        raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
+    samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(im)) for im in dataset.images)
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images; {dataset.stats.summary()}")
+    return written, skipped
+
+
+def pack_faces(image):
+    """FaceImage → flat rows of [x1, y1, x2, y2, 10 landmark coordinates, 5 visibility flags]."""
+    n = len(image.boxes)
+    rows = np.concatenate([image.boxes.reshape(n, 4), image.landmarks.reshape(n, 10),
+                           image.lm_visible.reshape(n, 5).astype(np.float32)], 1)
+    return rows.reshape(-1).astype(np.float32)
+
+
+def unpack_faces(flat):
+    rows = np.asarray(flat, np.float32).reshape(-1, FACE_COLUMNS)
+    return rows[:, :4], rows[:, 4:14].reshape(-1, 5, 2), rows[:, 14:19] > 0.5
+
+
+def convert_faces(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
+    """Write the images with faces of a WIDER FACE split (.json or label.txt); returns (written, skipped).
+
+    label.txt gives no image sizes, so its faces are clipped to the image here, once it is decoded.
+    """
+    from centerdet.data.widerface import FaceDataset, clean_faces
+
+    dataset = FaceDataset(ann_file, img_dir, require_faces=True)
+    if len(dataset) == 0:
+        raise CenterDetError(f"{ann_file}: no image has a usable face; nothing to convert")
+    stats = dataset.stats
+
+    def pack(image):
+        def fn(height, width):
+            if image.width <= 0 or image.height <= 0:
+                return pack_faces(clean_faces(image, width, height, stats))
+            return pack_faces(image)
+        return fn
+
+    samples = ((dataset.image_path(im), i, pack(im)) for i, im in enumerate(dataset.images))
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir)
+    log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
+        f"images; {stats.summary()}")
     return written, skipped

@@ -9,11 +9,13 @@ import os
 import numpy as np
 
 from centerdet.data.images import decode_image
-from centerdet.data.mindrecord import unpack_annotation
-from centerdet.data.targets import encode_centernet
+from centerdet.data.mindrecord import unpack_annotation, unpack_faces
+from centerdet.data import targets
+from centerdet.data.face_transforms import face_train_sample
 from centerdet.data.transforms import normalize, train_sample
 
 TRAIN_COLUMNS = ["image", "hm", "wh", "reg", "ind", "mask"]
+FACE_COLUMNS = TRAIN_COLUMNS + ["wh_weight", "lm", "lm_mask"]
 
 
 def aug_params(cfg):
@@ -22,8 +24,20 @@ def aug_params(cfg):
             "eig_vec": cfg.eig_vec}
 
 
-class CenterNetSample:
+class _Sample:
+    """Per-worker random stream: seeded by config seed + pid, or by the seed alone (one worker)."""
+
+    def rng(self):
+        if self._pid != os.getpid():
+            self._rng = np.random.default_rng([self.seed, os.getpid()] if self.per_process_seed else [self.seed])
+            self._pid = os.getpid()
+        return self._rng
+
+
+class CenterNetSample(_Sample):
     """(encoded image bytes, packed annotation) → network input + CenterNet targets."""
+
+    columns = TRAIN_COLUMNS
 
     def __init__(self, cfg, per_process_seed=True):
         self.aug = aug_params(cfg)
@@ -37,19 +51,53 @@ class CenterNetSample:
         self._rng = None
         self._pid = None
 
-    def rng(self):
-        if self._pid != os.getpid():
-            self._rng = np.random.default_rng([self.seed, os.getpid()] if self.per_process_seed else [self.seed])
-            self._pid = os.getpid()
-        return self._rng
-
     def __call__(self, image, annotation):
         img = decode_image(np.asarray(image).tobytes(), "mindrecord sample")
         boxes, labels = unpack_annotation(annotation)
         inp, out_boxes, _ = train_sample(self.rng(), img, boxes, self.aug, self.input_size, self.down_ratio)
         out_size = (self.input_size[0] // self.down_ratio, self.input_size[1] // self.down_ratio)
-        t = encode_centernet(out_boxes, labels, out_size, self.num_classes, self.max_objs)
+        t = targets.encode_centernet(out_boxes, labels, out_size, self.num_classes, self.max_objs)
         return normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"]
+
+
+def face_aug_params(cfg):
+    return {**aug_params(cfg), "anchor_sampling": cfg.anchor_sampling, "crop_scales": cfg.crop_scales,
+            "min_landmark_area": cfg.min_landmark_area}
+
+
+class CenterFaceSample(_Sample):
+    """(encoded image bytes, packed faces) → network input + CenterFace targets."""
+
+    columns = FACE_COLUMNS
+
+    def __init__(self, cfg, per_process_seed=True):
+        self.aug = face_aug_params(cfg)
+        self.per_process_seed = per_process_seed
+        self.input_size = tuple(cfg.input_res_train)
+        self.down_ratio = cfg.down_ratio
+        self.max_objs = cfg.max_objs
+        self.mean, self.std = cfg.mean, cfg.std
+        self.seed = cfg.seed
+        self._rng = None
+        self._pid = None
+
+    def __call__(self, image, annotation):
+        rng = self.rng()
+        img = decode_image(np.asarray(image).tobytes(), "mindrecord sample")
+        boxes, landmarks, visible = unpack_faces(annotation)
+        if len(boxes) > self.max_objs:
+            # Crowds beyond max_objs: a random subset each epoch (the model zoo samples with replacement).
+            pick = rng.choice(len(boxes), self.max_objs, replace=False)
+            boxes, landmarks, visible = boxes[pick], landmarks[pick], visible[pick]
+        inp, out_boxes, out_lms, out_vis, keep = face_train_sample(
+            rng, img, boxes, landmarks, visible, self.aug, self.input_size, self.down_ratio)
+        out_size = (self.input_size[0] // self.down_ratio, self.input_size[1] // self.down_ratio)
+        t = targets.encode_centerface(out_boxes[keep], out_lms[keep], out_vis[keep], out_size, self.max_objs)
+        return (normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"],
+                t["wh_weight"], t["lm"], t["lm_mask"])
+
+
+SAMPLES = {"centernet": CenterNetSample, "centerface": CenterFaceSample}
 
 
 def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None):
@@ -60,9 +108,9 @@ def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None):
                           num_shards=group_size if group_size > 1 else None,
                           shard_id=rank if group_size > 1 else None)
     workers = max(1, cfg.num_parallel_workers)
-    sample_fn = sample_fn or CenterNetSample(cfg, per_process_seed=workers > 1)
+    sample_fn = sample_fn or SAMPLES[cfg.model](cfg, per_process_seed=workers > 1)
     data = data.map(operations=sample_fn, input_columns=["image", "annotation"],
-                    output_columns=TRAIN_COLUMNS, num_parallel_workers=workers,
+                    output_columns=sample_fn.columns, num_parallel_workers=workers,
                     python_multiprocessing=workers > 1)
-    data = data.project(TRAIN_COLUMNS)
+    data = data.project(sample_fn.columns)
     return data.batch(cfg.batch_size, drop_remainder=True)

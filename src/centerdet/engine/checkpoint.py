@@ -116,3 +116,33 @@ def restore_training(train_cell, path):
         raise CenterDetError(f"{path} lacks {len(missing)} training tensors (first: {missing[0]}); "
                              f"it does not match this config")
     return step, epoch
+
+
+def load_backbone(net, path, prefix="backbone.", log=print):
+    """Load ImageNet backbone weights (keys with or without ``prefix``) into ``net.backbone``.
+
+    A backbone checkpoint that leaves backbone tensors at their init, or brings tensors the backbone
+    does not have, is an error: either means a different architecture than the config names.
+    """
+    params = read_checkpoint(path)
+    own = {p.name: p for p in net.get_parameters() if p.name.startswith(prefix)}
+    matched, problems = {}, []
+    for name, value in params.items():
+        if _is_train_state(name):
+            continue
+        key = name if name.startswith(prefix) else prefix + name
+        if key not in own:
+            problems.append(f"{name} is not a backbone tensor")
+        elif tuple(value.shape) != tuple(own[key].shape):
+            problems.append(f"{name} has shape {tuple(value.shape)}, the backbone {tuple(own[key].shape)}")
+        else:
+            matched[key] = value
+    missing = sorted(set(own) - set(matched))
+    if problems or missing:
+        first = problems[0] if problems else f"{missing[0]} is missing"
+        raise CenterDetError(f"{path} does not fit the backbone ({len(problems)} mismatched, {len(missing)} "
+                             f"missing tensors; first: {first}); expected a MindSpore checkpoint of this backbone "
+                             f"with torchvision's tensor names")
+    ms.load_param_into_net(net, matched, strict_load=False)
+    log(f"pretrained backbone: loaded all {len(matched)} tensors from {path}")
+    return matched

@@ -7,9 +7,9 @@ import time
 import numpy as np
 
 from centerdet.data.coco import split_paths
-from centerdet.data.mindrecord import convert, find_mindrecord
+from centerdet.data.mindrecord import convert, convert_faces, find_mindrecord
 from centerdet.data.pipeline import create_train_dataset
-from centerdet.engine.checkpoint import CheckpointManager, load_weights, restore_training
+from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights, restore_training
 from centerdet.engine.lr import build_lr
 from centerdet.engine.progress import Progress, fmt_duration
 from centerdet.errors import CenterDetError
@@ -29,7 +29,7 @@ def prepare_mindrecord(cfg, log=print):
                              f"is empty: convert a dataset first (scripts/convert_dataset_to_mindrecord.sh)")
     ann, img_dir = split_paths(cfg, "train")
     log(f"no MindRecord in {cfg.mindrecord_dir}: converting {ann} first (done once)")
-    convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
+    (convert_faces if cfg.model == "centerface" else convert)(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
     return find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
 
 
@@ -61,11 +61,10 @@ def init_distributed(cfg):
 class History:
     """Per-interval mean losses, kept for the loss-curve PNG and history.json."""
 
-    KEYS = ("loss", "hm_loss", "wh_loss", "off_loss")
-
-    def __init__(self, path):
+    def __init__(self, path, parts=("hm", "wh", "off")):
         self.path = path
-        self.data = {"step": [], **{k: [] for k in self.KEYS}}
+        self.keys = ("loss",) + tuple(f"{p}_loss" for p in parts)
+        self.data = {"step": [], **{k: [] for k in self.keys}}
         if os.path.isfile(path):
             try:
                 with open(path) as f:
@@ -81,7 +80,7 @@ class History:
             for k in self.data:
                 self.data[k].pop()
         self.data["step"].append(step)
-        for k, v in zip(self.KEYS, values):
+        for k, v in zip(self.keys, values):
             self.data[k].append(float(v))
 
     def save(self, png_path=None):
@@ -95,7 +94,7 @@ def train(cfg, log=print):
     import mindspore as ms
     from mindspore import Tensor, nn
 
-    from centerdet.losses import CenterNetLoss
+    from centerdet.losses import LOSS_PARTS, build_loss
     from centerdet.models import build_model, describe_model
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.runtime import init_device
@@ -117,9 +116,12 @@ def train(cfg, log=print):
     lr = build_lr(cfg, total, steps_per_epoch)
 
     net = build_model(cfg)
+    if getattr(cfg, "pretrained_backbone", "") and not cfg.resume:
+        load_backbone(net, cfg.pretrained_backbone, log=log)
     if cfg.load_checkpoint_path and not cfg.resume:
         load_weights(net, cfg.load_checkpoint_path, log=log)
-    loss = CenterNetLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, use_reg=cfg.reg_offset)
+    loss = build_loss(cfg)
+    parts_names = LOSS_PARTS[cfg.model]
     optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr), eps=cfg.eps)
     scale = cfg.loss_scale_value if cfg.enable_lossscale else 1.0
     update = None
@@ -137,7 +139,7 @@ def train(cfg, log=print):
         else:
             start, _ = restore_training(step_cell, latest)
             log(f"resume: restored {latest} at step {start}/{total}")
-    history = History(os.path.join(cfg.save_checkpoint_path, "history.json")) if is_main else None
+    history = History(os.path.join(cfg.save_checkpoint_path, "history.json"), parts_names) if is_main else None
     curve_png = os.path.join(cfg.save_checkpoint_path, "loss_curve.png")
     if start >= total:
         log(f"training already finished ({start}/{total} steps)")
@@ -175,8 +177,9 @@ def train(cfg, log=print):
         if window and (step % cfg.log_interval == 0 or step == total):
             mean = np.mean(window, 0)
             speed = len(window) * cfg.batch_size * group / max(time.time() - window_start, 1e-9)
+            parts_text = " ".join(f"{n} {v:.4f}" for n, v in zip(parts_names, mean[1:]))
             log(f"epoch {epoch + 1}/{epochs} step {step}/{total} loss {mean[0]:.4f} "
-                f"(hm {mean[1]:.4f} wh {mean[2]:.4f} off {mean[3]:.4f}) lr {lr[step - 1]:.2e} "
+                f"({parts_text}) lr {lr[step - 1]:.2e} "
                 f"scale {float(scale_v.asnumpy()):g} | {speed:.1f} img/s | "
                 f"elapsed {fmt_duration(progress.elapsed())} ETA {fmt_duration(progress.eta(step))}")
             if history is not None:

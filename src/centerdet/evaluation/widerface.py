@@ -381,6 +381,23 @@ def build_parser():
     return parser
 
 
+def report(result, pred_dir, out_dir, log=print):
+    """Print the seed's result block; write metrics.json and pr_curves.png into ``out_dir``."""
+    from centerdet.visualize import plot_pr_curves
+
+    log(format_results(result, pred_dir))
+    metrics_path = os.path.join(out_dir, "metrics.json")
+    write_json(metrics_path, {**{s: _json_float(result[s]) for s in SETTINGS},
+                              "iou_thresh": result["iou_thresh"]}, indent=2)
+    curves = {s.capitalize(): (result["curves"][s]["recall"], result["curves"][s]["precision"],
+                               np.nan_to_num(result[s])) for s in SETTINGS}
+    png_path = os.path.join(out_dir, "pr_curves.png")
+    plot_pr_curves(curves, png_path, title=f"WIDER FACE val (IoU {result['iou_thresh']:g})")
+    log(f"metrics -> {metrics_path}")
+    log(f"PR curves -> {png_path}")
+    return metrics_path, png_path
+
+
 @cli_main
 def main(argv=None):
     args = build_parser().parse_args(argv)
@@ -388,20 +405,7 @@ def main(argv=None):
         raise CenterDetError(f"--iou must be in (0, 1], got {args.iou}")
     gt = load_ground_truth(args.gt)
     result = evaluate(read_predictions(args.pred, gt), gt, iou_thresh=args.iou)
-    print(format_results(result, args.pred))
-
-    from centerdet.visualize import plot_pr_curves
-
-    out = args.out or args.pred
-    metrics_path = os.path.join(out, "metrics.json")
-    write_json(metrics_path, {**{s: _json_float(result[s]) for s in SETTINGS},
-                              "iou_thresh": result["iou_thresh"]}, indent=2)
-    curves = {s.capitalize(): (result["curves"][s]["recall"], result["curves"][s]["precision"],
-                               np.nan_to_num(result[s])) for s in SETTINGS}
-    png_path = os.path.join(out, "pr_curves.png")
-    plot_pr_curves(curves, png_path, title=f"WIDER FACE val (IoU {args.iou:g})")
-    print(f"metrics -> {metrics_path}")
-    print(f"PR curves -> {png_path}")
+    report(result, args.pred, args.out or args.pred)
     return 0
 
 

@@ -1,5 +1,5 @@
 """Model factories: config → detector cell."""
-from centerdet.models.backbones import resnet
+from centerdet.models.backbones import mobilenet_v2, resnet
 from centerdet.models.detector import CenterDetector
 from centerdet.models.heads import conv_head
 from centerdet.models.necks import DeconvNeck, IdaUpNeck
@@ -22,11 +22,25 @@ def build_centernet(cfg):
     return CenterDetector(backbone, neck, heads)
 
 
-BUILDERS = {"centernet": build_centernet}
+def build_centerface(cfg):
+    """MobileNetV2 taps (strides 4–32) → ida neck of width head_conv → one 1×1 conv per head."""
+    backbone = mobilenet_v2()
+    neck = IdaUpNeck(backbone.level_channels, cfg.head_conv)
+    c = neck.out_channels
+    heads = {"hm": conv_head(c, 1, 0, bias_value=cfg.hm_bias, small_init=True),
+             "wh": conv_head(c, 2, 0, small_init=True),
+             "reg": conv_head(c, 2, 0, small_init=True),
+             "lm": conv_head(c, 10, 0, small_init=True)}
+    return CenterDetector(backbone, neck, heads)
+
+
+BUILDERS = {"centernet": build_centernet, "centerface": build_centerface}
 
 
 def describe_model(cfg):
     """One line naming the architecture choices that matter, for logs."""
+    if cfg.model == "centerface":
+        return f"{cfg.backbone} + ida neck (width {cfg.head_conv})"
     if cfg.neck == "deconv":
         return f"{cfg.backbone} + deconv neck (dcn={cfg.use_dcn})"
     return f"{cfg.backbone} + ida neck (width {cfg.neck_width})"
