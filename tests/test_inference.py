@@ -86,3 +86,40 @@ def test_keep_res_canvas_matches_centernet_padding():
     cfg.test_pad = 127
     canvas, _ = make_test_canvas(np.zeros((480, 512, 3), np.uint8), 1.0, cfg)
     assert canvas.shape[:2] == (512, 640)
+
+
+# Landmarks of the oracle face, as fractions of its box (left eye, right eye, nose, mouth corners).
+FACE_POINTS = np.array([[0.3, 0.35], [0.7, 0.35], [0.5, 0.55], [0.35, 0.75], [0.65, 0.75]], np.float32)
+
+
+class OracleFaceNet(OracleNet):
+    """The rectangle as a face: CenterFace log sizes and landmark offsets in box units."""
+
+    def __call__(self, batch):
+        hm, wh, reg = super().__call__(batch)
+        n, _, oh, ow = hm.shape
+        gy, gx = np.mgrid[0:oh, 0:ow]
+        lm = np.zeros((n, 10, oh, ow), np.float32)
+        for b in range(n):
+            bw, bh = wh[b, 0], wh[b, 1]                     # output pixels, dense
+            cx, cy = gx + reg[b, 0], gy + reg[b, 1]          # the exact centre, from every cell
+            for j, (fx, fy) in enumerate(FACE_POINTS):
+                lm[b, 2 * j] = (cx + (fx - 0.5) * bw - gx) / bw
+                lm[b, 2 * j + 1] = (cy + (fy - 0.5) * bh - gy) / bh
+        return hm, np.log(wh / 4.0), reg, lm
+
+
+@pytest.mark.parametrize("scales, flip", [([1.0], False), ([1.0], True), ([0.75, 1.25], False)])
+def test_face_boxes_and_landmarks_return_to_image_pixels(scales, flip):
+    cfg = load_config(None, {"multi_scales": str(scales), "flip_test": str(flip), "input_res_test": "[128, 128]",
+                             "K": "10"}, model="centerface")
+    net = OracleFaceNet(cfg.mean, cfg.std, num_classes=1, label=0)
+    pred = Predictor(None, cfg)
+    pred.run_net = lambda batch: list(net(batch))
+    box = (40, 24, 104, 72)
+    dets = pred(image_with_box(110, 150, box))
+    assert dets.shape[1] == 16 and dets[0, 4] > 0.7
+    tol = 1.0 + 1.0 / min(scales)
+    np.testing.assert_allclose(dets[0, :4], box, atol=tol)
+    want = np.array(box[:2], np.float32) + FACE_POINTS * (np.array(box[2:]) - box[:2])
+    np.testing.assert_allclose(dets[0, 6:].reshape(5, 2), want, atol=tol)

@@ -1,0 +1,110 @@
+"""CenterFace end to end on a tiny synthetic WIDER FACE set: train.py (json and label.txt), test.py with
+the model zoo's flags, eval.py, and the shell scripts."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+CFG = os.path.join(ROOT, "configs", "centerface_synthetic.yaml")
+TINY = ["--config", CFG, "--input_res_train", "[64, 64]", "--input_res_test", "[96, 96]", "--batch_size", "4",
+        "--num_parallel_workers", "1", "--log_interval", "1", "--warmup_steps", "2", "--head_conv", "24"]
+
+
+def run(script, args, cwd, expect=0):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=900)
+    assert proc.returncode == expect, f"{script} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    from centerdet.data.synthetic import FaceSceneOptions, generate_widerface
+
+    root = tmp_path_factory.mktemp("faces")
+    generate_widerface(str(root), 12, 6, seed=2, size=96, opts=FaceSceneOptions(min_face=10, max_face=40, max_faces=4))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(faces, tmp_path_factory):
+    work = tmp_path_factory.mktemp("face_run")
+    args = TINY + ["--data_dir", str(faces), "--mindrecord_dir", str(work / "mr"),
+                   "--save_checkpoint_path", str(work / "ckpt"), "--train_steps", "4", "--save_checkpoint_steps", "3"]
+    return work, run("train.py", args, work)
+
+
+def test_train_logs_four_losses_and_writes_checkpoints(trained):
+    work, proc = trained
+    assert "mindrecord: wrote 12 images" in proc.stdout and "mobilenet_v2 + ida neck (width 24)" in proc.stdout
+    assert "step 4/4" in proc.stdout and " lm " in proc.stdout
+    assert sorted(n for n in os.listdir(work / "ckpt") if n.endswith(".ckpt")) == ["centerface-1_3.ckpt", "centerface-2_4.ckpt"]
+    history = json.loads((work / "ckpt" / "history.json").read_text())
+    assert len(history["lm_loss"]) == 4 and (work / "ckpt" / "loss_curve.png").exists()
+
+
+def test_train_from_label_txt(faces, tmp_path):
+    proc = run("train.py", TINY + ["--data_dir", str(faces), "--train_ann_file", "annotations/train/label.txt",
+                                   "--mindrecord_dir", str(tmp_path / "mr"), "--save_checkpoint_path",
+                                   str(tmp_path / "ck"), "--train_steps", "1"], tmp_path)
+    assert "mindrecord: wrote 12 images" in proc.stdout and "train: done 1 steps" in proc.stdout
+
+
+def _prediction_files(pred_dir):
+    return sorted(os.path.relpath(os.path.join(d, f), pred_dir) for d, _, fs in os.walk(pred_dir) for f in fs
+                  if f.endswith(".txt"))
+
+
+def test_test_py_with_model_zoo_flags_writes_official_files(trained, faces, tmp_path):
+    work, _ = trained
+    proc = run("test.py", ["--config", CFG, "--input_res_test", "[96, 96]", "--head_conv", "24",
+                           "--data_dir", str(faces), "--test_model", str(work / "ckpt"),
+                           "--ckpt_name", "centerface-2_4.ckpt", "--save_dir", str(tmp_path / "out"),
+                           "--ground_truth_mat", str(faces / "ground_truth" / "wider_face_val.mat"),
+                           "--write_landmarks", "true"], tmp_path)
+    assert "test: 6/6 images" in proc.stdout and "Val AP" not in proc.stdout
+    files = _prediction_files(tmp_path / "out" / "2")
+    boxes = [f for f in files if not f.endswith("_landmarks.txt")]
+    assert len(boxes) == 6 and len(files) == 12
+    lines = (tmp_path / "out" / "2" / boxes[0]).read_text().splitlines()
+    assert lines[0] == os.path.basename(boxes[0])[:-4] + ".jpg" and int(lines[1]) == len(lines) - 2 > 0
+    assert all(len(line.split()) == 5 for line in lines[2:])
+
+
+def test_eval_py_scores_easy_medium_hard_and_draws(trained, faces, tmp_path):
+    work, _ = trained
+    proc = run("eval.py", ["--config", CFG, "--input_res_test", "[96, 96]", "--head_conv", "24", "--data_dir",
+                           str(faces), "--load_checkpoint_path", str(work / "ckpt" / "centerface-2_4.ckpt"),
+                           "--save_result_dir", str(tmp_path / "res")], tmp_path)
+    assert "Easy   Val AP:" in proc.stdout and "Hard   Val AP:" in proc.stdout
+    out = tmp_path / "res" / "2"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) >= {"easy", "medium", "hard"} and metrics["iou_thresh"] == 0.5
+    assert (out / "pr_curves.png").exists() and (out / "detections.png").stat().st_size > 5000
+
+
+def test_shell_scripts_train_test_eval(faces, tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE_TARGET": "CPU"}
+
+    def sh(name, *args):
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", name), *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    small = ["--config", CFG, "--input_res_train", "[64, 64]", "--input_res_test", "[96, 96]", "--head_conv", "24",
+             "--batch_size", "4", "--num_parallel_workers", "1"]
+    sh("train_standalone.sh", "0", "", str(faces), "annotations/train.json", "images/train/images", *small,
+       "--train_steps", "2", "--save_checkpoint_path", str(tmp_path / "ck"), "--mindrecord_dir", str(tmp_path / "mr"))
+    assert (tmp_path / "ck" / "centerface-1_2.ckpt").exists()
+    gt_mat = str(faces / "ground_truth" / "wider_face_val.mat")
+    out = sh("test_and_eval.sh", "CPU", str(tmp_path / "ck"), str(faces / "images" / "val" / "images"), gt_mat,
+             str(tmp_path / "save"), "centerface-1_2.ckpt", str(faces / "ground_truth"), "--config", CFG,
+             "--input_res_test", "[96, 96]", "--head_conv", "24")
+    assert "Easy   Val AP:" in out and len(_prediction_files(tmp_path / "save" / "1")) == 6
+    out = sh("eval_all.sh", str(faces / "ground_truth"), str(tmp_path / "save"))
+    assert out.count("Medium Val AP:") == 1
