@@ -88,9 +88,10 @@ def main(argv=None):
     times["eval_s"] = time.time() - t
     times["total_s"] = time.time() - t_all
 
-    summary = {"model": args.model, "checkpoint": ckpt, "metrics": metrics, "times": times,
-               "pictures": {"detections": picture,
-                            "loss_curve": os.path.join(cfg.save_checkpoint_path, "loss_curve.png")}}
+    pictures = {"detections": picture, "loss_curve": os.path.join(cfg.save_checkpoint_path, "loss_curve.png")}
+    if args.model == "centerface":
+        pictures["pr_curves"] = os.path.join(os.path.dirname(picture), "pr_curves.png")
+    summary = {"model": args.model, "checkpoint": ckpt, "metrics": metrics, "times": times, "pictures": pictures}
     write_json(os.path.join(out, "summary.json"), summary, indent=2)
     print(f"\ndemo finished in {times['total_s'] / 60:.1f} min: {line}")
     for name, path in summary["pictures"].items():
