@@ -1,16 +1,5 @@
 #!/bin/bash
 # Usage: bash scripts/train_standalone_gpu.sh [USE_DEVICE_ID] [PRETRAINED_BACKBONE] [DATASET] [ANNOTATIONS] [IMAGES] [--key value ...]
-# Trains CenterFace on one GPU. PRETRAINED_BACKBONE may be "" (train from scratch).
-# ANNOTATIONS and IMAGES: absolute, or relative to DATASET. MindRecord files go to DATASET/mindrecord
-# unless --mindrecord_dir is given. DEVICE_TARGET=CPU|GPU|Ascend in the environment overrides GPU.
+# train_standalone.sh on one GPU (DEVICE_TARGET in the environment still wins).
 set -euo pipefail
-if [ $# -lt 5 ]; then
-  echo "Usage: bash $0 [USE_DEVICE_ID] [PRETRAINED_BACKBONE] [DATASET] [ANNOTATIONS] [IMAGES] [--key value ...]"; exit 1
-fi
-source "$(dirname "$0")/env.sh"
-DEVICE_ID=$1; PRETRAINED_BACKBONE=$2; DATASET=$3; ANNOTATIONS=$4; IMAGES=$5; shift 5
-mkdir -p train_log
-"$PYTHON" "$REPO_ROOT/train.py" --config "$REPO_ROOT/configs/centerface_widerface.yaml" \
-  --device_id "$DEVICE_ID" --device_target GPU "${TARGET_ARGS[@]}" \
-  --pretrained_backbone "$PRETRAINED_BACKBONE" --data_dir "$DATASET" --train_ann_file "$ANNOTATIONS" \
-  --train_img_dir "$IMAGES" --mindrecord_dir "$DATASET/mindrecord" "$@" 2>&1 | tee train_log/training_log.txt
+DEVICE_TARGET="${DEVICE_TARGET:-GPU}" exec bash "$(dirname "$0")/train_standalone.sh" "$@"

@@ -1,11 +1,22 @@
-"""Shared fixtures: a tiny synthetic COCO dataset generated once per test session."""
+"""Shared fixtures (a tiny synthetic COCO dataset generated once per session) and a runner for the
+repository's entry scripts."""
 import os
+import subprocess
+import sys
 
 import pytest
 
 import centerdet  # noqa: F401  (the oneDNN fix must precede any mindspore import in tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(script, args, cwd, expect=0, timeout=1200):
+    """Run ``python <repo>/<script> args`` and assert its exit status (output shown when it differs)."""
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+    assert proc.returncode == expect, f"{script} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,10 @@ loss halves, Easy AP on 40 held-out images rises from ~0 to well above it, and t
 """
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -20,10 +18,7 @@ COMMON = ["--config", os.path.join(ROOT, "configs", "centerface_synthetic.yaml")
 
 
 def run(script, args, cwd):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *COMMON, *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+    return run_script(script, COMMON + args, cwd)
 
 
 def easy_ap(cwd, data, ckpt, out):

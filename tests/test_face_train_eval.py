@@ -7,18 +7,14 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 CFG = os.path.join(ROOT, "configs", "centerface_synthetic.yaml")
 TINY = ["--config", CFG, "--input_res_train", "[64, 64]", "--input_res_test", "[96, 96]", "--batch_size", "4",
         "--num_parallel_workers", "1", "--log_interval", "1", "--warmup_steps", "2", "--head_conv", "24"]
 
 
-def run(script, args, cwd, expect=0):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
-    assert proc.returncode == expect, f"{script} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+run = run_script
 
 
 @pytest.fixture(scope="module")

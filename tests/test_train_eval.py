@@ -6,18 +6,14 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 TINY = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--input_res_train", "[64, 64]",
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
         "--warmup_steps", "2", "--mindrecord_prefix", "tiny.mind", "--use_dcn", "true"]
 
 
-def run(script, args, cwd, expect=0):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=900)
-    assert proc.returncode == expect, f"{script} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+run = run_script
 
 
 @pytest.fixture(scope="module")

@@ -82,6 +82,19 @@ def draw_detections(img_bgr, dets, class_names, score_thresh=0.3, gt_boxes=None,
     return img
 
 
+def draw_for_display(img_bgr, dets, class_names, score_thresh=0.3, gt_boxes=None, min_side=320):
+    """draw_detections on a copy enlarged to at least ``min_side`` px, so that labels stay readable
+    next to the objects of small images; columns 6.. of ``dets`` are landmark (x, y) pairs."""
+    k = max(1.0, min_side / max(img_bgr.shape[:2]))
+    shown = cv2.resize(img_bgr, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else img_bgr
+    scaled = np.array(dets, np.float32).copy()
+    scaled[:, :4] *= k
+    scaled[:, 6:] *= k
+    gt = None if gt_boxes is None else np.asarray(gt_boxes, np.float32) * k
+    landmarks = scaled[:, 6:16] if scaled.shape[1] >= 16 else None
+    return draw_detections(shown, scaled[:, :6], class_names, score_thresh, gt_boxes=gt, landmarks=landmarks)
+
+
 def _rows(array, min_cols, what):
     """A float (N, C ≥ min_cols) array; a single row or an empty list are accepted too."""
     array = np.asarray(array, np.float64)

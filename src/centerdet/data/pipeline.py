@@ -25,7 +25,19 @@ def aug_params(cfg):
 
 
 class _Sample:
-    """Per-worker random stream: seeded by config seed + pid, or by the seed alone (one worker)."""
+    """Shared sample settings and the per-worker random stream: seeded by config seed + pid, or by
+    the seed alone (one worker)."""
+
+    def __init__(self, cfg, per_process_seed=True):
+        self.per_process_seed = per_process_seed
+        self.input_size = tuple(cfg.input_res_train)
+        self.down_ratio = cfg.down_ratio
+        self.out_size = (self.input_size[0] // self.down_ratio, self.input_size[1] // self.down_ratio)
+        self.max_objs = cfg.max_objs
+        self.mean, self.std = cfg.mean, cfg.std
+        self.seed = cfg.seed
+        self._rng = None
+        self._pid = None
 
     def rng(self):
         if self._pid != os.getpid():
@@ -40,23 +52,15 @@ class CenterNetSample(_Sample):
     columns = TRAIN_COLUMNS
 
     def __init__(self, cfg, per_process_seed=True):
+        super().__init__(cfg, per_process_seed)
         self.aug = aug_params(cfg)
-        self.per_process_seed = per_process_seed
-        self.input_size = tuple(cfg.input_res_train)
-        self.down_ratio = cfg.down_ratio
         self.num_classes = cfg.num_classes
-        self.max_objs = cfg.max_objs
-        self.mean, self.std = cfg.mean, cfg.std
-        self.seed = cfg.seed
-        self._rng = None
-        self._pid = None
 
     def __call__(self, image, annotation):
         img = decode_image(np.asarray(image).tobytes(), "mindrecord sample")
         boxes, labels = unpack_annotation(annotation)
         inp, out_boxes, _ = train_sample(self.rng(), img, boxes, self.aug, self.input_size, self.down_ratio)
-        out_size = (self.input_size[0] // self.down_ratio, self.input_size[1] // self.down_ratio)
-        t = targets.encode_centernet(out_boxes, labels, out_size, self.num_classes, self.max_objs)
+        t = targets.encode_centernet(out_boxes, labels, self.out_size, self.num_classes, self.max_objs)
         return normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"]
 
 
@@ -71,15 +75,8 @@ class CenterFaceSample(_Sample):
     columns = FACE_COLUMNS
 
     def __init__(self, cfg, per_process_seed=True):
+        super().__init__(cfg, per_process_seed)
         self.aug = face_aug_params(cfg)
-        self.per_process_seed = per_process_seed
-        self.input_size = tuple(cfg.input_res_train)
-        self.down_ratio = cfg.down_ratio
-        self.max_objs = cfg.max_objs
-        self.mean, self.std = cfg.mean, cfg.std
-        self.seed = cfg.seed
-        self._rng = None
-        self._pid = None
 
     def __call__(self, image, annotation):
         rng = self.rng()
@@ -91,8 +88,7 @@ class CenterFaceSample(_Sample):
             boxes, landmarks, visible = boxes[pick], landmarks[pick], visible[pick]
         inp, out_boxes, out_lms, out_vis, keep = face_train_sample(
             rng, img, boxes, landmarks, visible, self.aug, self.input_size, self.down_ratio)
-        out_size = (self.input_size[0] // self.down_ratio, self.input_size[1] // self.down_ratio)
-        t = targets.encode_centerface(out_boxes[keep], out_lms[keep], out_vis[keep], out_size, self.max_objs)
+        t = targets.encode_centerface(out_boxes[keep], out_lms[keep], out_vis[keep], self.out_size, self.max_objs)
         return (normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"],
                 t["wh_weight"], t["lm"], t["lm_mask"])
 

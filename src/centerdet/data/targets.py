@@ -6,6 +6,20 @@ import numpy as np
 from centerdet.geometry import draw_gaussian, gaussian_radius
 
 
+def _splat(heat, box, min_overlap):
+    """Draw a box's gaussian on ``heat``; returns (width, height, centre, integer centre) or None for a
+    box without area."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    bw, bh = x2 - x1, y2 - y1
+    if bw <= 0 or bh <= 0:
+        return None
+    radius = max(0, int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap)))
+    ct = np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0], np.float32)
+    ct_int = ct.astype(np.int32)
+    draw_gaussian(heat, ct_int, radius)
+    return bw, bh, ct, ct_int
+
+
 def encode_centernet(boxes, labels, out_size, num_classes, max_objs, min_overlap=0.7):
     """Boxes in output-map pixels (xyxy, already clipped) → training targets.
 
@@ -19,14 +33,10 @@ def encode_centernet(boxes, labels, out_size, num_classes, max_objs, min_overlap
     ind = np.zeros((max_objs,), np.int32)
     mask = np.zeros((max_objs,), np.float32)
     for k in range(min(len(boxes), max_objs)):
-        x1, y1, x2, y2 = (float(v) for v in boxes[k])
-        bw, bh = x2 - x1, y2 - y1
-        if bw <= 0 or bh <= 0:
+        placed = _splat(hm[int(labels[k])], boxes[k], min_overlap)
+        if placed is None:
             continue
-        radius = max(0, int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap)))
-        ct = np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0], np.float32)
-        ct_int = ct.astype(np.int32)
-        draw_gaussian(hm[int(labels[k])], ct_int, radius)
+        bw, bh, ct, ct_int = placed
         wh[k] = bw, bh
         ind[k] = ct_int[1] * out_w + ct_int[0]
         reg[k] = ct - ct_int
@@ -68,14 +78,10 @@ def encode_centerface(boxes, landmarks, visible, out_size, max_objs, min_overlap
     lm = np.zeros((max_objs, 10), np.float32)
     lm_mask = np.zeros((max_objs, 10), np.float32)
     for k in range(min(len(boxes), max_objs)):
-        x1, y1, x2, y2 = (float(v) for v in boxes[k])
-        bw, bh = x2 - x1, y2 - y1
-        if bw <= 0 or bh <= 0:
+        placed = _splat(hm[0], boxes[k], min_overlap)
+        if placed is None:
             continue
-        radius = max(0, int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap)))
-        ct = np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0], np.float32)
-        ct_int = ct.astype(np.int32)
-        draw_gaussian(hm[0], ct_int, radius)
+        bw, bh, ct, ct_int = placed
         wh[k] = math.log(bw / 4.0), math.log(bh / 4.0)
         reg[k] = ct - ct_int
         ind[k] = ct_int[1] * out_w + ct_int[0]

@@ -2,15 +2,12 @@
 import os
 import time
 
-import cv2
-
 from centerdet.data.coco import CocoDataset, split_paths
 from centerdet.data.images import read_image
-from centerdet.engine.progress import fmt_duration
+from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir
 
-DISPLAY_MIN_SIDE = 320
 
 
 def load_detector(cfg, log=print):
@@ -35,7 +32,7 @@ def evaluate_coco(cfg, net=None, log=print):
     """Returns the metrics dict (val) or None (test); writes everything under save_result_dir."""
     from centerdet.evaluation.coco import detections_to_results, evaluate, write_metrics, write_results
     from centerdet.inference import Predictor
-    from centerdet.visualize import draw_detections, make_grid, save_image
+    from centerdet.visualize import draw_for_display, make_grid, save_image
 
     ann, img_dir = split_paths(cfg, cfg.run_mode)
     dataset = CocoDataset(ann, img_dir)
@@ -61,19 +58,10 @@ def evaluate_coco(cfg, net=None, log=print):
         dets = predictor(img)
         results += detections_to_results(image.id, dets, dataset.cat_ids)
         if cfg.visual_image and len(pictures) < cfg.visual_max_images:
-            # Small images are enlarged first so that labels stay readable next to the objects.
-            k = max(1.0, DISPLAY_MIN_SIDE / max(img.shape[:2]))
-            shown = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else img
-            scaled = dets.copy()
-            scaled[:, :4] *= k
-            pic = draw_detections(shown, scaled, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes * k)
+            pic = draw_for_display(img, dets, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes)
             save_image(os.path.join(out_dir, "visual", f"{image.id}.png"), pic)
             pictures.append(pic)
-        done = i + 1
-        if done % 50 == 0 or done == len(images):
-            elapsed = time.time() - start
-            log(f"eval: {done}/{len(images)} images, {1000 * elapsed / done:.1f} ms/img, "
-                f"ETA {fmt_duration(elapsed / done * (len(images) - done))}")
+        log_progress("eval", i + 1, len(images), start, log)
     if skipped:
         log(f"eval: {len(skipped)} unreadable images skipped (they count as missed detections)")
     write_results(os.path.join(out_dir, "results.json"), results)

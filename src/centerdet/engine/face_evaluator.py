@@ -4,13 +4,12 @@ import os
 import re
 import time
 
-import cv2
 import numpy as np
 
 from centerdet.data.coco import resolve
 from centerdet.data.images import read_image
-from centerdet.engine.evaluator import DISPLAY_MIN_SIDE, load_detector
-from centerdet.engine.progress import fmt_duration
+from centerdet.engine.evaluator import load_detector
+from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
 from centerdet.evaluation.widerface import write_predictions
 from centerdet.fileio import ensure_writable_dir, write_text
@@ -56,24 +55,12 @@ def _landmark_lines(dets):
     return "\n".join(" ".join(f"{v:.1f}" for v in row[6:16]) + f" {row[4]:.3f}" for row in dets)
 
 
-def _picture(img, dets, gt_boxes, score_thresh):
-    from centerdet.visualize import draw_detections
-
-    k = max(1.0, DISPLAY_MIN_SIDE / max(img.shape[:2]))
-    shown = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else img
-    scaled = dets.copy()
-    scaled[:, :4] *= k
-    scaled[:, 6:] *= k
-    gt = None if gt_boxes is None else gt_boxes * k
-    return draw_detections(shown, scaled[:, :6], ["face"], score_thresh, gt_boxes=gt, landmarks=scaled[:, 6:16])
-
-
 def test_widerface(cfg, net=None, evaluate=True, log=print):
     """Write ``save_result_dir/<checkpoint id>/<event>/<image>.txt`` for every val image; with
     ``evaluate`` and the ground truth present, also print and write Easy/Medium/Hard AP.
     Returns the metrics dict (or None) and the prediction folder."""
     from centerdet.inference import Predictor
-    from centerdet.visualize import make_grid, save_image
+    from centerdet.visualize import draw_for_display, make_grid, save_image
 
     gt_dir = ground_truth_dir(cfg)
     images = val_images(cfg, gt_dir, log)
@@ -98,14 +85,10 @@ def test_widerface(cfg, net=None, evaluate=True, log=print):
         if cfg.write_landmarks:
             write_text(os.path.join(pred_dir, event, name + "_landmarks.txt"), _landmark_lines(dets) + "\n")
         if cfg.visual_image and len(pictures) < cfg.visual_max_images:
-            pic = _picture(img, dets, gt_boxes, cfg.score_thresh)
+            pic = draw_for_display(img, dets, ["face"], cfg.score_thresh, gt_boxes=gt_boxes)
             save_image(os.path.join(pred_dir, "visual", f"{event}_{name}.png"), pic)
             pictures.append(pic)
-        done = i + 1
-        if done % 50 == 0 or done == len(images):
-            elapsed = time.time() - start
-            log(f"test: {done}/{len(images)} images, {1000 * elapsed / done:.1f} ms/img, "
-                f"ETA {fmt_duration(elapsed / done * (len(images) - done))}")
+        log_progress("test", i + 1, len(images), start, log)
     if skipped:
         log(f"test: {len(skipped)} unreadable images skipped (their faces count as missed)")
     if pictures:

@@ -23,3 +23,12 @@ class Progress:
 
     def elapsed(self):
         return time.time() - self.t0
+
+
+def log_progress(what, done, total, start, log, every=50):
+    """'<what>: done/total images, ms/img, ETA' every ``every`` items and at the end."""
+    if done % every and done != total:
+        return
+    elapsed = time.time() - start
+    log(f"{what}: {done}/{total} images, {1000 * elapsed / done:.1f} ms/img, "
+        f"ETA {fmt_duration(elapsed / done * (total - done))}")
