@@ -17,8 +17,9 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 # Image size and scene difficulty per model: gentler than the generator's defaults (bigger objects,
 # fewer of them, lighter clutter) so that a network trained from scratch shows real detections
 # within the demo's ~15 minutes on a 2-core CPU.
-SYNTH = {"centernet": {"size": 128, "opts": {"min_box_frac": 0.12, "max_objects": 6, "clutter": (0.1, 0.6)}},
-         "centerface": {"size": 256, "opts": {"min_face": 10, "max_face": 120, "max_faces": 8}}}
+SYNTH = {"centernet": {"train": 1000, "size": 128,
+                       "opts": {"min_box_frac": 0.12, "max_objects": 6, "clutter": (0.1, 0.6)}},
+         "centerface": {"train": 800, "size": 256, "opts": {"min_face": 10, "max_face": 120, "max_faces": 8}}}
 
 
 def generate(model, data_dir, n_train, n_val, seed):
@@ -56,11 +57,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", nargs="?", default="centernet", choices=sorted(SYNTH))
     parser.add_argument("--out", default=None, help="output folder (default outputs/demo_<model>)")
-    parser.add_argument("--train", type=int, default=1000, help="synthetic training images")
+    parser.add_argument("--train", type=int, default=None,
+                        help="synthetic training images (default 1000 for centernet, 800 for centerface)")
     parser.add_argument("--val", type=int, default=100, help="synthetic validation images")
     parser.add_argument("--seed", type=int, default=0)
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     out = os.path.abspath(args.out or os.path.join("outputs", f"demo_{args.model}"))
+    if args.train is None:
+        args.train = SYNTH[args.model]["train"]
     overrides, config_path = parse_overrides(rest)
     data_dir = os.path.join(out, "data")
     paths = {"data_dir": data_dir, "mindrecord_dir": os.path.join(data_dir, "mindrecord"),
