@@ -171,3 +171,30 @@ def test_random_samples_stay_inside_the_output_map():
         kept += int(keep.sum())
         shown += int(ov.sum())
     assert kept > 100 and shown > 100  # the loop really exercises faces and landmarks
+
+
+def test_training_sample_counts_dropped_faces(capsys):
+    import cv2
+
+    from centerdet.config import load_config
+    from centerdet.data.pipeline import CenterFaceSample
+
+    cfg = load_config(None, {"input_res_train": "[64, 64]", "rand_crop": "false", "flip_prop": "0.0",
+                             "color_aug": "false", "anchor_sampling": "false"}, model="centerface")
+    sample = CenterFaceSample(cfg, per_process_seed=False)
+    sample.report_every = 2
+    # one real face and one degenerate (zero width) face, which can never get a target
+    rows = np.zeros((2, 19), np.float32)
+    rows[0, :4] = 20, 20, 44, 44
+    rows[1, :4] = 30, 30, 30, 40
+    rows[:, 4:14] = 32
+    image = np.frombuffer(cv2.imencode(".jpg", _image(64, 64))[1].tobytes(), np.uint8)
+    out = sample(image, rows.reshape(-1))
+    assert out[5].sum() == 1  # only the real face has a target slot
+    assert capsys.readouterr().out == ""  # reports come every report_every samples
+    for _ in range(3):
+        sample(image, rows.reshape(-1))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "2 of 4 boxes dropped in 2 samples (zero size or outside the crop)",
+        "4 of 8 boxes dropped in 4 samples (zero size or outside the crop)"]

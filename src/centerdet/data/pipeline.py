@@ -28,6 +28,9 @@ class _Sample:
     """Shared sample settings and the per-worker random stream: seeded by config seed + pid, or by
     the seed alone (one worker)."""
 
+    # A per-worker line every this many samples: how many boxes the random crops cut away entirely.
+    report_every = 5000
+
     def __init__(self, cfg, per_process_seed=True):
         self.per_process_seed = per_process_seed
         self.input_size = tuple(cfg.input_res_train)
@@ -38,6 +41,18 @@ class _Sample:
         self.seed = cfg.seed
         self._rng = None
         self._pid = None
+        self._tally = [0, 0, 0]  # samples, boxes, boxes dropped
+
+    def count_dropped(self, keep):
+        """Tally boxes left with no area inside the crop (they get no target); a crop setting that
+        discards most objects then shows up in the log instead of silently weakening training."""
+        tally = self._tally
+        tally[0] += 1
+        tally[1] += len(keep)
+        tally[2] += len(keep) - int(np.count_nonzero(keep))
+        if tally[0] % self.report_every == 0:
+            print(f"augment (worker {os.getpid()}): {tally[2]} of {tally[1]} boxes dropped in {tally[0]} samples "
+                  f"(zero size or outside the crop)", flush=True)
 
     def rng(self):
         if self._pid != os.getpid():
@@ -59,7 +74,8 @@ class CenterNetSample(_Sample):
     def __call__(self, image, annotation):
         img = decode_image(np.asarray(image).tobytes(), "mindrecord sample")
         boxes, labels = unpack_annotation(annotation)
-        inp, out_boxes, _ = train_sample(self.rng(), img, boxes, self.aug, self.input_size, self.down_ratio)
+        inp, out_boxes, keep = train_sample(self.rng(), img, boxes, self.aug, self.input_size, self.down_ratio)
+        self.count_dropped(keep)
         t = targets.encode_centernet(out_boxes, labels, self.out_size, self.num_classes, self.max_objs)
         return normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"]
 
@@ -88,6 +104,7 @@ class CenterFaceSample(_Sample):
             boxes, landmarks, visible = boxes[pick], landmarks[pick], visible[pick]
         inp, out_boxes, out_lms, out_vis, keep = face_train_sample(
             rng, img, boxes, landmarks, visible, self.aug, self.input_size, self.down_ratio)
+        self.count_dropped(keep)
         t = targets.encode_centerface(out_boxes[keep], out_lms[keep], out_vis[keep], self.out_size, self.max_objs)
         return (normalize(inp, self.mean, self.std), t["hm"], t["wh"], t["reg"], t["ind"], t["mask"],
                 t["wh_weight"], t["lm"], t["lm_mask"])
