@@ -3,6 +3,8 @@
 # Tests the checkpoints MODEL_PATH/centerface-<epoch>_<epoch*STEPS_PER_EPOCH>.ckpt of epochs START..END
 # (inclusive), up to DEVICE_NUM at once on devices 0..DEVICE_NUM-1; missing checkpoints are skipped.
 # Results: SAVE_PATH/<epoch>/<event>/<image>.txt; logs: test_log/test_<epoch>.txt. Other arguments as test.sh.
+# Paths are taken as given, relative to the current directory (--data_dir "" stops the config's data_dir
+# from prefixing them).
 set -euo pipefail
 if [ $# -lt 9 ]; then
   echo "Usage: bash $0 [DEVICE_TARGET] [MODEL_PATH] [DATASET] [GROUND_TRUTH_MAT] [SAVE_PATH] [DEVICE_NUM] [STEPS_PER_EPOCH] [START] [END] [--key value ...]"; exit 1
@@ -31,7 +33,7 @@ for ((epoch = START; epoch <= END; epoch++)); do
   take_slot
   echo "test $CKPT on device $SLOT (log: test_log/test_$epoch.txt)"
   "$PYTHON" "$REPO_ROOT/test.py" --device_target "$TARGET" --device_id "$SLOT" \
-    --load_checkpoint_path "$MODEL_PATH/$CKPT" --val_img_dir "$DATASET" --ground_truth_dir "$GROUND_TRUTH_MAT" \
+    --load_checkpoint_path "$MODEL_PATH/$CKPT" --data_dir "" --val_img_dir "$DATASET" --ground_truth_dir "$GROUND_TRUTH_MAT" \
     --save_result_dir "$SAVE_PATH" "$@" > "test_log/test_$epoch.txt" 2>&1 &
   SLOT_PID[SLOT]=$!; SLOT_EPOCH[SLOT]=$epoch
 done

@@ -97,9 +97,13 @@ def test_shell_scripts_train_test_eval(faces, tmp_path):
     sh("train_standalone.sh", "0", "", str(faces), "annotations/train.json", "images/train/images", *small,
        "--train_steps", "2", "--save_checkpoint_path", str(tmp_path / "ck"), "--mindrecord_dir", str(tmp_path / "mr"))
     assert (tmp_path / "ck" / "centerface-1_2.ckpt").exists()
-    gt_mat = str(faces / "ground_truth" / "wider_face_val.mat")
-    out = sh("test_and_eval.sh", "CPU", str(tmp_path / "ck"), str(faces / "images" / "val" / "images"), gt_mat,
-             str(tmp_path / "save"), "centerface-1_2.ckpt", str(faces / "ground_truth"), "--config", CFG,
+    # paths relative to the working directory, as the README runs the scripts
+    os.symlink(faces, tmp_path / "data")
+    out = sh("test.sh", "CPU", "ck", "data/images/val/images", "data/ground_truth/wider_face_val.mat", "out", "0",
+             "centerface-1_2.ckpt", "--config", CFG, "--input_res_test", "[96, 96]", "--head_conv", "24")
+    assert len(_prediction_files(tmp_path / "out" / "1")) == 6
+    out = sh("test_and_eval.sh", "CPU", "ck", "data/images/val/images", "data/ground_truth/wider_face_val.mat",
+             "save", "centerface-1_2.ckpt", "data/ground_truth", "--config", CFG,
              "--input_res_test", "[96, 96]", "--head_conv", "24")
     assert "Easy   Val AP:" in out and len(_prediction_files(tmp_path / "save" / "1")) == 6
     out = sh("eval_all.sh", str(faces / "ground_truth"), str(tmp_path / "save"))
