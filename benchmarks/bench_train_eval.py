@@ -3,7 +3,7 @@ or CenterFace.
 
 python benchmarks/bench_train_eval.py [--model centernet|centerface] [--backbone resnet50] [--res 512]
        [--eval_res RES] [--batch 4] [--use_dcn true] [--neck deconv|ida] [--steps 5] [--eval_images 10]
-       [--num_classes 80]
+       [--num_classes 80] [--torch_peer]
 Random inputs (no data loading), graph mode, after one warm-up call (compile time printed apart).
 """
 import argparse
@@ -33,6 +33,9 @@ def main():
     p.add_argument("--num_classes", type=int, default=80)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--eval_images", type=int, default=10)
+    p.add_argument("--torch_peer", action="store_true",
+                   help="centerface only: also time the plain-PyTorch peer (benchmarks/torch_centerface.py) "
+                        "and print MindSpore / PyTorch ratios")
     args = p.parse_args()
 
     import mindspore as ms
@@ -95,6 +98,16 @@ def main():
           f"({train_s * 1000:.0f} ms/step) | eval {1000 * (t_net + t_post) / n:.1f} ms/img "
           f"(net {1000 * t_net / n:.1f} + decode/NMS {1000 * t_post / n:.1f}) | compile train {compile_train:.1f} s, "
           f"eval {compile_eval:.1f} s | peak RSS {peak_rss_mb():.0f} MB |")
+    if args.torch_peer:
+        if args.model != "centerface":
+            p.error("--torch_peer exists for --model centerface only")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_centerface import time_peer
+
+        peer_train, peer_eval = time_peer(args.res, b, r, args.steps, n, cfg.max_objs)
+        print(f"PyTorch peer: train {b / peer_train:.2f} img/s ({peer_train * 1000:.0f} ms/step), eval net "
+              f"{1000 * peer_eval:.1f} ms/img | MindSpore / PyTorch: train speed {peer_train / train_s:.2f}x, "
+              f"eval net speed {peer_eval * n / t_net:.2f}x")
 
 
 if __name__ == "__main__":
