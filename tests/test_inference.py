@@ -123,3 +123,21 @@ def test_face_boxes_and_landmarks_return_to_image_pixels(scales, flip):
     np.testing.assert_allclose(dets[0, :4], box, atol=tol)
     want = np.array(box[:2], np.float32) + FACE_POINTS * (np.array(box[2:]) - box[:2])
     np.testing.assert_allclose(dets[0, 6:].reshape(5, 2), want, atol=tol)
+
+
+def test_predict_each_skips_unreadable_images_and_reports_progress(tmp_path):
+    import cv2
+
+    from centerdet.engine.evaluator import predict_each
+
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), np.full((8, 12, 3), 100, np.uint8))
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a jpeg")
+    items = [("a", str(good)), ("b", str(bad)), ("c", str(tmp_path / "missing.jpg")), ("d", str(good))]
+    skipped, lines = [], []
+    out = list(predict_each(lambda img: img.shape, items, lambda item: item[1], "test", skipped, lines.append))
+    assert [(item[0], dets) for item, _, dets in out] == [("a", (8, 12, 3)), ("d", (8, 12, 3))]
+    assert skipped == [str(bad), str(tmp_path / "missing.jpg")]
+    assert sum(line.startswith("skip: ") and str(bad) in line for line in lines) == 1
+    assert any(line.startswith("test: 4/4 images") for line in lines)

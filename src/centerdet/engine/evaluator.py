@@ -10,6 +10,22 @@ from centerdet.fileio import ensure_writable_dir
 
 
 
+def predict_each(predictor, items, path_of, stage, skipped, log=print):
+    """Yield (item, image, detections) for every readable image, with a progress line (ETA) per
+    image; unreadable images are logged and their paths appended to ``skipped`` (they count as misses)."""
+    start = time.time()
+    for i, item in enumerate(items):
+        path = path_of(item)
+        try:
+            img = read_image(path)
+        except CenterDetError as exc:
+            skipped.append(path)
+            log(f"skip: {exc}")
+        else:
+            yield item, img, predictor(img)
+        log_progress(stage, i + 1, len(items), start, log)
+
+
 def load_detector(cfg, log=print):
     """Build the network of ``cfg`` and load ``load_checkpoint_path`` (required) for inference."""
     from centerdet.engine.checkpoint import load_weights
@@ -44,24 +60,14 @@ def evaluate_coco(cfg, net=None, log=print):
     predictor = Predictor(net, cfg)
     images = dataset.images[:cfg.eval_max_images] if cfg.eval_max_images > 0 else dataset.images
     results, skipped, pictures = [], [], []
-    start = time.time()
     log(f"eval: {len(images)} images from {img_dir} ({cfg.run_mode}), keep_res={cfg.keep_res}, "
         f"scales {cfg.multi_scales}, flip={cfg.flip_test}")
-    for i, image in enumerate(images):
-        path = dataset.image_path(image)
-        try:
-            img = read_image(path)
-        except CenterDetError as exc:
-            skipped.append(path)
-            log(f"skip: {exc}")
-            continue
-        dets = predictor(img)
+    for image, img, dets in predict_each(predictor, images, dataset.image_path, "eval", skipped, log):
         results += detections_to_results(image.id, dets, dataset.cat_ids)
         if cfg.visual_image and len(pictures) < cfg.visual_max_images:
             pic = draw_for_display(img, dets, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes)
             save_image(os.path.join(out_dir, "visual", f"{image.id}.png"), pic)
             pictures.append(pic)
-        log_progress("eval", i + 1, len(images), start, log)
     if skipped:
         log(f"eval: {len(skipped)} unreadable images skipped (they count as missed detections)")
     write_results(os.path.join(out_dir, "results.json"), results)

@@ -2,14 +2,11 @@
 the official prediction files, draw boxes + landmarks, and score Easy/Medium/Hard AP."""
 import os
 import re
-import time
 
 import numpy as np
 
 from centerdet.data.coco import resolve
-from centerdet.data.images import read_image
-from centerdet.engine.evaluator import load_detector
-from centerdet.engine.progress import log_progress
+from centerdet.engine.evaluator import load_detector, predict_each
 from centerdet.errors import CenterDetError
 from centerdet.evaluation.widerface import write_predictions
 from centerdet.fileio import ensure_writable_dir, write_text
@@ -72,15 +69,9 @@ def test_widerface(cfg, net=None, evaluate=True, log=print):
     predictor = Predictor(net, cfg)
     log(f"test: {len(images)} images, input {cfg.input_res_test} (keep_res={cfg.keep_res}), scales "
         f"{cfg.multi_scales}, flip={cfg.flip_test} -> {pred_dir}")
-    skipped, pictures, start = [], [], time.time()
-    for i, (event, name, path, gt_boxes) in enumerate(images):
-        try:
-            img = read_image(path)
-        except CenterDetError as exc:
-            skipped.append(path)
-            log(f"skip: {exc}")
-            continue
-        dets = predictor(img)
+    skipped, pictures = [], []
+    for (event, name, _, gt_boxes), img, dets in predict_each(predictor, images, lambda item: item[2], "test",
+                                                              skipped, log):
         write_predictions(pred_dir, event, name, dets[:, :5])
         if cfg.write_landmarks:
             write_text(os.path.join(pred_dir, event, name + "_landmarks.txt"), _landmark_lines(dets) + "\n")
@@ -88,7 +79,6 @@ def test_widerface(cfg, net=None, evaluate=True, log=print):
             pic = draw_for_display(img, dets, ["face"], cfg.score_thresh, gt_boxes=gt_boxes)
             save_image(os.path.join(pred_dir, "visual", f"{event}_{name}.png"), pic)
             pictures.append(pic)
-        log_progress("test", i + 1, len(images), start, log)
     if skipped:
         log(f"test: {len(skipped)} unreadable images skipped (their faces count as missed)")
     if pictures:
