@@ -16,6 +16,21 @@ def _is_train_state(name):
     return name in TRAIN_STATE or name.startswith(OPTIMIZER_PREFIXES)
 
 
+def write_checkpoint(contents, path, append_dict=None):
+    """``ms.save_checkpoint`` of a cell or a list of {"name", "data"} entries, all or nothing: a
+    killed write leaves no file at ``path``."""
+    with atomic_path(path) as tmp:
+        # save_checkpoint appends ".ckpt" to names without it, so give the temp file that suffix.
+        tmp_ckpt = tmp + ".ckpt"
+        try:
+            ms.save_checkpoint(contents, tmp_ckpt, append_dict=append_dict)
+            os.replace(tmp_ckpt, tmp)
+        finally:
+            if os.path.exists(tmp_ckpt):
+                os.unlink(tmp_ckpt)
+    return path
+
+
 class CheckpointManager:
     """Writes ``<prefix>-<epoch>_<step>.ckpt`` into ``directory`` and keeps the newest ``keep`` files."""
 
@@ -41,15 +56,7 @@ class CheckpointManager:
 
     def save(self, cell, step, epoch):
         path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{step}.ckpt")
-        with atomic_path(path) as tmp:
-            # save_checkpoint appends ".ckpt" to names without it, so give the temp file that suffix.
-            tmp_ckpt = tmp + ".ckpt"
-            try:
-                ms.save_checkpoint(cell, tmp_ckpt, append_dict={"step": int(step), "epoch": int(epoch)})
-                os.replace(tmp_ckpt, tmp)
-            finally:
-                if os.path.exists(tmp_ckpt):
-                    os.unlink(tmp_ckpt)
+        write_checkpoint(cell, path, {"step": int(step), "epoch": int(epoch)})
         for old in self.list()[:-self.keep]:
             os.unlink(old)
         return path

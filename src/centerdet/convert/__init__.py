@@ -1,0 +1,1 @@
+"""Converters for weights users bring (PyTorch state dicts) into MindSpore checkpoints."""

@@ -1,0 +1,190 @@
+"""Converters for weights users bring: the torch-free .pth reader and torchvision backbones → MindSpore.
+
+Parity is against plain-PyTorch references (tests/torch_nets.py) saved with torch.save, converted by
+`python -m centerdet.convert`, loaded into our networks and run in eval mode on the same inputs.
+"""
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import centerdet  # noqa: F401  (oneDNN setting before mindspore)
+from centerdet.convert.pth import read_pth, state_dict_of
+from centerdet.errors import CenterDetError
+
+
+def _convert(tmp_path, arch, src, expect=0):
+    out = tmp_path / f"{arch}.ckpt"
+    proc = subprocess.run([sys.executable, "-m", "centerdet.convert", "torchvision", "--arch", arch, "--src", str(src),
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == expect, proc.stdout + proc.stderr
+    return out, proc
+
+
+# ---- the reader: errors without torch -------------------------------------------------------------
+
+def test_missing_wrong_type_and_legacy_files_are_one_line_errors(tmp_path):
+    with pytest.raises(CenterDetError, match="not found"):
+        read_pth(str(tmp_path / "none.pth"))
+    text = tmp_path / "notes.pth"
+    text.write_text("hello")
+    with pytest.raises(CenterDetError, match="not a PyTorch checkpoint"):
+        read_pth(str(text))
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(CenterDetError, match="a pickle, but not a PyTorch checkpoint"):
+        read_pth(str(other))
+    code = tmp_path / "code.pth"  # a pickle that would run os.system: refused, never executed
+    code.write_bytes(b"\x80\x02cos\nsystem\n(S'touch " + str(tmp_path / "ran").encode() + b"'\ntR.")
+    with pytest.raises(CenterDetError, match="holds a os.system object"):
+        read_pth(str(code))
+    assert not (tmp_path / "ran").exists()
+
+
+def test_cli_error_is_one_line_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"\x00" * 100)
+    out, proc = _convert(tmp_path, "resnet18", bad, expect=2)
+    lines = [l for l in proc.stderr.splitlines() if not l.startswith("[WARNING]")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0]
+    assert not out.exists()
+
+
+def test_state_dict_unwraps_training_checkpoints():
+    w = np.zeros(2, np.float32)
+    assert state_dict_of({"epoch": 3, "state_dict": {"a": w}}, "f") == {"a": w}
+    assert state_dict_of({"model": {"a": w}}, "f") == {"a": w}
+    with pytest.raises(CenterDetError, match="no tensors"):
+        state_dict_of({"epoch": 3}, "f")
+
+
+# ---- with torch: the reader against torch.save ------------------------------------------------------
+
+@pytest.mark.torch
+@pytest.mark.parametrize("zipped", [True, False])
+def test_reader_matches_torch_save_for_dtypes_views_and_nesting(tmp_path, zipped):
+    torch = pytest.importorskip("torch")
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    obj = {"f32": torch.randn(3, 4), "f16": torch.randn(5).half(), "f64": torch.randn(2, 2).double(),
+           "i64": torch.tensor([1, -2, 3]), "bool": torch.tensor([True, False]), "scalar": torch.tensor(7),
+           "bf16": torch.tensor([1.5, -2.25, 3.0]).bfloat16(), "transposed": base.t(), "slice": base[1:3, 2:5],
+           "shared": base, "nested": {"epoch": 4, "x": torch.ones(2)}}
+    path = tmp_path / "mixed.pth"
+    torch.save(obj, path, _use_new_zipfile_serialization=zipped)  # False: the pre-1.6 layout
+    got = read_pth(str(path))
+    for key in ("f32", "f16", "f64", "i64", "bool", "scalar", "transposed", "slice", "shared"):
+        want = obj[key].numpy()
+        assert got[key].dtype == want.dtype and got[key].shape == want.shape, key
+        assert np.array_equal(got[key], want), key
+    assert np.array_equal(got["bf16"], obj["bf16"].float().numpy())
+    assert got["nested"]["epoch"] == 4 and np.array_equal(got["nested"]["x"], np.ones(2, np.float32))
+
+
+@pytest.mark.torch
+def test_truncated_file_and_foreign_objects_are_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "w.pth"
+    for zipped in (True, False):
+        torch.save({"w": torch.randn(64, 64)}, path, _use_new_zipfile_serialization=zipped)
+        data = path.read_bytes()
+        cut = tmp_path / "cut.pth"
+        cut.write_bytes(data[:len(data) // 2])
+        with pytest.raises(CenterDetError, match="cut.pth"):
+            read_pth(str(cut))
+    odd = tmp_path / "odd.pth"
+    torch.save({"w": torch.ones(1), "opt": torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)}, odd)
+    with pytest.raises(CenterDetError, match="only tensors"):
+        read_pth(str(odd))
+
+
+# ---- with torch: torchvision backbones ----------------------------------------------------------------
+
+def _ms_outputs(net, x):
+    from mindspore import Tensor
+
+    net.set_train(False)
+    outs = net(Tensor(x))
+    return [o.asnumpy() for o in (outs if isinstance(outs, tuple) else (outs,))]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50", "mobilenet_v2"])
+def test_converted_backbone_equals_torch(arch, tmp_path):
+    torch = pytest.importorskip("torch")
+    import mindspore as ms
+    import torch_nets
+
+    from centerdet.models.backbones import mobilenet_v2, resnet
+
+    ref = torch_nets.build(arch)
+    src = tmp_path / f"{arch}.pth"
+    torch.save(ref.state_dict(), src)
+    ckpt, proc = _convert(tmp_path, arch, src)
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in ref.modules())
+    report = proc.stdout
+    first_bn = "features.0.1" if arch == "mobilenet_v2" else "bn1"
+    assert "0 missing" in report
+    assert (f"skipped (BatchNorm step counter (MindSpore's BatchNorm has none)): {first_bn}.num_batches_tracked, "
+            in report) and f"({n_bn} in all)" in report
+    head = "features.18.0.weight, features.18.1.weight, features.18.1.bias, ... (7 in all)" \
+        if arch == "mobilenet_v2" else "fc.weight, fc.bias"
+    assert f"skipped (ImageNet classification layer (detectors do not use it)): {head}\n" in report
+
+    net = mobilenet_v2() if arch == "mobilenet_v2" else resnet(arch)
+    params = {k[len("backbone."):]: v for k, v in ms.load_checkpoint(str(ckpt)).items()}
+    assert not ms.load_param_into_net(net, params, strict_load=True)[0]
+    assert len(params) == len(list(net.get_parameters()))
+    # skipped: one counter per BatchNorm, the classifier (and MobileNetV2's last 1x1 conv-bn, unused)
+    assert len(ref.state_dict()) - len(params) == n_bn + 2 + (5 if arch == "mobilenet_v2" else 0)
+
+    rng = np.random.default_rng(1)
+    for size in (64, 96):
+        x = rng.normal(size=(2, 3, size, size)).astype(np.float32)
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x))
+        want = [w.numpy() for w in (want if isinstance(want, list) else [want])]
+        got = _ms_outputs(net, x)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            assert np.abs(g - w).max() <= 1e-4 * max(1.0, np.abs(w).max()), (arch, size)
+
+
+@pytest.mark.torch
+def test_detectors_load_converted_backbones_without_skipping(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch_nets
+
+    from centerdet.config import load_config
+    from centerdet.engine.checkpoint import load_backbone, load_weights
+    from centerdet.models import build_model
+
+    for arch, model in (("resnet18", "centernet"), ("mobilenet_v2", "centerface")):
+        src = tmp_path / f"{arch}.pth"
+        torch.save(torch_nets.build(arch).state_dict(), src)
+        ckpt, _ = _convert(tmp_path, arch, src)
+        overrides = {"backbone": arch, "num_classes": "3"} if model == "centernet" else {}
+        net = build_model(load_config(None, overrides, model=model))
+        if model == "centernet":  # train.py --load_checkpoint_path
+            matched, skipped, missing = load_weights(net, str(ckpt), log=lambda *a: None)
+            assert not skipped and not [m for m in missing if m.startswith("backbone.")]
+        else:  # train.py --pretrained_backbone
+            matched = load_backbone(net, str(ckpt), log=lambda *a: None)
+        assert len(matched) == len([p for p in net.get_parameters() if p.name.startswith("backbone.")])
+
+
+@pytest.mark.torch
+def test_wrong_architecture_names_the_tensor(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch_nets
+
+    src = tmp_path / "r18.pth"
+    torch.save(torch_nets.build("resnet18").state_dict(), src)
+    out, proc = _convert(tmp_path, "resnet50", src, expect=2)
+    assert "is not in our resnet50 backbone" in proc.stderr or "has shape" in proc.stderr
+    assert not out.exists()
+    out, proc = _convert(tmp_path, "resnet34", src, expect=2)
+    assert "tensors of our resnet34 backbone are not in the file (first: layer1.2." in proc.stderr
+
