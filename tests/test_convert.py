@@ -188,3 +188,123 @@ def test_wrong_architecture_names_the_tensor(tmp_path):
     out, proc = _convert(tmp_path, "resnet34", src, expect=2)
     assert "tensors of our resnet34 backbone are not in the file (first: layer1.2." in proc.stderr
 
+
+
+# ---- with torch: CenterNet's own ctdet checkpoints ----------------------------------------------------
+
+def _run_convert(args, expect=0):
+    proc = subprocess.run([sys.executable, "-m", "centerdet.convert", *args], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == expect, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.mark.torch
+def test_ctdet_checkpoint_converts_to_an_equal_centernet(tmp_path):
+    torch = pytest.importorskip("torch")
+    import mindspore as ms
+    import torch_nets
+
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+
+    ref = torch_nets.build_ctdet("resnet18", num_classes=3)
+    state = {"module." + k: v for k, v in ref.state_dict_like_ctdet().items()}  # saved from DataParallel
+    src = tmp_path / "ctdet_resdcn18.pth"
+    torch.save({"epoch": 70, "state_dict": state}, src)
+    out = tmp_path / "ctdet.ckpt"
+    proc = _run_convert(["centernet", "--src", str(src), "--out", str(out)])
+    settings = "--backbone resnet18 --num_classes 3 --head_conv 64 --neck deconv --use_dcn true"
+    assert f"evaluate it with {settings}" in proc.stdout and "0 missing" in proc.stdout
+
+    net = build_model(load_config(None, {"backbone": "resnet18", "num_classes": "3", "use_dcn": "true"}))
+    net.set_train(False)
+    assert not ms.load_param_into_net(net, ms.load_checkpoint(str(out)), strict_load=True)[0]
+    rng = np.random.default_rng(2)
+    for size in (96, 128):
+        x = rng.normal(size=(1, 3, size, size)).astype(np.float32)
+        with torch.no_grad():
+            want = [w.numpy() for w in ref(torch.from_numpy(x))]
+        got = _ms_outputs(net, x)
+        for name, g, w in zip(("hm", "wh", "reg"), got, want):
+            assert g.shape == w.shape == (1, w.shape[1], size // 4, size // 4)
+            assert np.abs(g - w).max() <= 1e-4 * max(1.0, np.abs(w).max()), (name, size, np.abs(g - w).max())
+        # The upsampled features, tighter (measured 2.5e-7 of their scale); reading the offsets as
+        # (dx, dy) instead of (dy, dx) in the first DCN alone moves them by ~5e-4.
+        with torch.no_grad():
+            feat = ref.deconv_layers(ref.resnet(torch.from_numpy(x))).numpy()
+        from mindspore import Tensor
+
+        ms_feat = net.neck(net.backbone(Tensor(x))).asnumpy()
+        assert np.abs(ms_feat - feat).max() <= 1e-5 * np.abs(feat).max()
+
+
+@pytest.mark.torch
+def test_ctdet_errors_name_the_problem(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch_nets
+
+    dla = tmp_path / "dla.pth"
+    torch.save({"state_dict": {"base.base_layer.0.weight": torch.zeros(16, 3, 7, 7)}}, dla)
+    proc = _run_convert(["centernet", "--src", str(dla), "--out", str(tmp_path / "x.ckpt")], expect=2)
+    assert "DLA-34" in proc.stderr
+    state = torch_nets.build_ctdet("resnet18", num_classes=3).state_dict_like_ctdet()
+    state["hm.2.bias"] = torch.zeros(5)  # inconsistent with hm.2.weight
+    bad = tmp_path / "bad.pth"
+    torch.save(state, bad)
+    proc = _run_convert(["centernet", "--src", str(bad), "--out", str(tmp_path / "y.ckpt")], expect=2)
+    assert "hm.2.bias has shape (5,) but hm.2.bias of our CenterNet" in proc.stderr
+    assert not (tmp_path / "y.ckpt").exists()
+
+
+# ---- round trips: MindSpore -> PyTorch layout -> MindSpore ----------------------------------------------
+
+def _random_params(net, seed):
+    from mindspore import Tensor
+
+    rng = np.random.default_rng(seed)
+    for p in net.get_parameters():
+        p.set_data(Tensor(rng.normal(size=p.shape).astype(np.float32)))
+    return {p.name: p.asnumpy() for p in net.get_parameters()}
+
+
+@pytest.mark.parametrize("model, layout, kind", [("centernet", "ctdet", "centernet"),
+                                                  ("centerface", "torchvision", "torchvision")])
+def test_round_trip_through_pytorch_layout_is_exact(tmp_path, model, layout, kind):
+    import mindspore as ms
+
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+
+    overrides = {"backbone": "resnet18", "num_classes": "3"} if model == "centernet" else {}
+    net = build_model(load_config(None, overrides, model=model))
+    params = _random_params(net, seed=3)
+    ckpt = tmp_path / "ours.ckpt"
+    ms.save_checkpoint(net, str(ckpt))
+    pth = tmp_path / "theirs.pth"
+    _run_convert(["to-torch", "--layout", layout, "--src", str(ckpt), "--out", str(pth)])
+    back = tmp_path / "back.ckpt"
+    args = ["--arch", "mobilenet_v2"] if kind == "torchvision" else []
+    _run_convert([kind, *args, "--src", str(pth), "--out", str(back)])
+    again = {k: v.asnumpy() for k, v in ms.load_checkpoint(str(back)).items()}
+    want = params if kind == "centernet" else {k: v for k, v in params.items() if k.startswith("backbone.")}
+    assert set(again) == set(want)
+    for name, value in want.items():
+        assert again[name].dtype == value.dtype and np.array_equal(again[name], value), name
+
+
+@pytest.mark.torch
+def test_exported_ctdet_file_is_what_pytorch_saved(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch_nets
+
+    ref = torch_nets.build_ctdet("resnet18", num_classes=3)
+    src = tmp_path / "ctdet.pth"
+    torch.save({"epoch": 1, "state_dict": ref.state_dict_like_ctdet()}, src)
+    _run_convert(["centernet", "--src", str(src), "--out", str(tmp_path / "ms.ckpt")])
+    _run_convert(["to-torch", "--layout", "ctdet", "--src", str(tmp_path / "ms.ckpt"), "--out", str(tmp_path / "b.pth")])
+    back = torch.load(tmp_path / "b.pth", weights_only=True)["state_dict"]
+    orig = {k: v for k, v in ref.state_dict_like_ctdet().items()
+            if not k.endswith("num_batches_tracked") and not k.startswith("fc.")}
+    assert set(back) == set(orig)
+    assert all(torch.equal(back[k], orig[k]) for k in orig)

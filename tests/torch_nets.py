@@ -133,3 +133,79 @@ def build(arch, seed=0):
                 m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
                 m.num_batches_tracked.fill_(int(rng.integers(1, 1000)))
     return net.eval()
+
+
+class ModulatedDeformConv(nn.Module):
+    """DCNv2 3x3 in plain torch ops: a conv predicts [o1 | o2 | mask logits] (3*9 channels); o1 and o2
+    together are (dy, dx) per kernel tap, tap-major; each tap samples the input bilinearly (zero outside)
+    at its shifted position, scaled by sigmoid(mask), and the samples are summed with the weights."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, 3, 3) / np.sqrt(cin * 9))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.conv_offset_mask = nn.Conv2d(cin, 27, 3, 1, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        om = self.conv_offset_mask(x)
+        offset, mask = om[:, :18], torch.sigmoid(om[:, 18:])
+        ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+        taps = []
+        for t in range(9):
+            ky, kx = divmod(t, 3)
+            py = ys - 1 + ky + offset[:, 2 * t]
+            px = xs - 1 + kx + offset[:, 2 * t + 1]
+            grid = torch.stack([2 * px / (w - 1) - 1, 2 * py / (h - 1) - 1], -1)
+            sampled = nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+            taps.append(sampled * mask[:, t:t + 1])
+        cols = torch.stack(taps, 2)  # (n, c, 9, h, w)
+        out = torch.einsum("nckhw,ock->nohw", cols, self.weight.reshape(self.weight.shape[0], c, 9))
+        return out + self.bias[None, :, None, None]
+
+
+class CenterNetResDCN(nn.Module):
+    """CenterNet's ``resdcn`` ctdet model with its module names: ResNet, deconv_layers (DCN 3x3, BN,
+    ReLU, 4x4 stride-2 transposed conv, BN, ReLU; x3 to 256/128/64 channels) and hm/wh/reg heads."""
+
+    def __init__(self, arch, num_classes, head_conv=64):
+        super().__init__()
+        self.resnet = ResNet(arch)
+        cin, layers = self.resnet.fc.in_features, []
+        for cout in (256, 128, 64):
+            layers += [ModulatedDeformConv(cin, cout), nn.BatchNorm2d(cout), nn.ReLU(),
+                       nn.ConvTranspose2d(cout, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            cin = cout
+        self.deconv_layers = nn.Sequential(*layers)
+        for name, n in (("hm", num_classes), ("wh", 2), ("reg", 2)):
+            setattr(self, name, nn.Sequential(nn.Conv2d(64, head_conv, 3, 1, 1), nn.ReLU(), nn.Conv2d(head_conv, n, 1)))
+
+    def state_dict_like_ctdet(self):
+        """Keys as ctdet saves them: ResNet tensors at the top level, no ``resnet.`` prefix."""
+        return {k[len("resnet."):] if k.startswith("resnet.") else k: v for k, v in self.state_dict().items()}
+
+    def forward(self, x):
+        y = self.deconv_layers(self.resnet(x))
+        return [self.hm(y), self.wh(y), self.reg(y)]
+
+
+def build_ctdet(arch, num_classes, seed=0):
+    """A random ctdet model in eval mode with BN statistics and offsets of a few pixels."""
+    torch.manual_seed(seed)
+    net = CenterNetResDCN(arch, num_classes)
+    net.resnet = build(arch, seed)
+    rng = np.random.default_rng(seed + 1)
+    with torch.no_grad():
+        for m in net.deconv_layers.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, c).astype(np.float32)))
+                m.bias.copy_(torch.from_numpy(rng.normal(0, 0.2, c).astype(np.float32)))
+                m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.2, c).astype(np.float32)))
+                m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
+            if isinstance(m, ModulatedDeformConv):
+                w = m.conv_offset_mask.weight
+                w.copy_(torch.randn(w.shape) * 2.0 / np.sqrt(w.shape[1] * 9))
+                m.conv_offset_mask.bias.copy_(torch.randn(27) * 1.5)
+                m.bias.copy_(torch.randn(m.bias.shape) * 0.1)
+    return net.eval()

@@ -1,8 +1,12 @@
 """python -m centerdet.convert torchvision --arch ARCH --src FILE.pth --out FILE.ckpt [--prefix backbone.]
+python -m centerdet.convert centernet --src ctdet_FILE.pth --out FILE.ckpt
+python -m centerdet.convert to-torch --layout ctdet|torchvision --src FILE.ckpt --out FILE.pth
 
-Converts torchvision ImageNet weights into a MindSpore backbone checkpoint that
-``train.py --load_checkpoint_path`` (CenterNet) and ``--pretrained_backbone`` (CenterFace) load.
-Prints a key report; errors are one line naming the file and the tensor.
+Converts PyTorch weights into MindSpore checkpoints: torchvision ImageNet backbones (loaded by
+``train.py --load_checkpoint_path`` for CenterNet and ``--pretrained_backbone`` for CenterFace) and
+the original CenterNet ResNet ctdet models (run by ``eval.py --load_checkpoint_path``); and back,
+our checkpoints into PyTorch files. Prints a key report; errors are one line naming the file and
+the tensor.
 """
 import argparse
 import sys
@@ -21,11 +25,27 @@ def main(argv=None):
     p.add_argument("--src", required=True, help="the .pth file (torch.save of the state_dict)")
     p.add_argument("--out", required=True, help="the MindSpore .ckpt to write")
     p.add_argument("--prefix", default="backbone.", help="name prefix of the backbone in our detectors")
+    p = sub.add_parser("centernet", help="original CenterNet ResNet ctdet checkpoint -> full CenterNet ckpt")
+    p.add_argument("--src", required=True, help="the ctdet .pth (e.g. ctdet_coco_resdcn18.pth)")
+    p.add_argument("--out", required=True, help="the MindSpore .ckpt to write")
+    p = sub.add_parser("to-torch", help="our MindSpore checkpoint -> PyTorch .pth (ctdet or torchvision names)")
+    p.add_argument("--layout", required=True, choices=("ctdet", "torchvision"))
+    p.add_argument("--src", required=True, help="the MindSpore .ckpt")
+    p.add_argument("--out", required=True, help="the .pth to write")
     args = parser.parse_args(argv)
     try:
-        from centerdet.convert.torchvision import convert_torchvision
+        if args.kind == "torchvision":
+            from centerdet.convert.torchvision import convert_torchvision
 
-        convert_torchvision(args.src, args.arch, args.out, args.prefix)
+            convert_torchvision(args.src, args.arch, args.out, args.prefix)
+        elif args.kind == "centernet":
+            from centerdet.convert.centernet import convert_ctdet
+
+            convert_ctdet(args.src, args.out)
+        else:
+            from centerdet.convert.to_torch import export_torch
+
+            export_torch(args.src, args.out, args.layout)
     except CenterDetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -165,3 +165,77 @@ def state_dict_of(obj, path):
     if not flat:
         raise CenterDetError(f"{path}: the dict holds no tensors")
     return flat
+
+
+class _Ref:
+    """A module-level name the pickle refers to (written as a GLOBAL opcode; never imported here)."""
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def __call__(self, *args):  # pickle insists that a reduce function be callable
+        raise TypeError(f"{self.module}.{self.name} is only a name in a pickle")
+
+
+class _Call:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+class _Storage:
+    def __init__(self, key, type_name, numel):
+        self.key, self.type_name, self.numel = key, type_name, numel
+
+
+class _Pickler(pickle._Pickler):  # the pure-Python pickler: its save() can be intercepted
+    def save(self, obj, save_persistent_id=True):
+        if isinstance(obj, _Ref):
+            self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+            return
+        super().save(obj, save_persistent_id)
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            return ("storage", _Ref("torch", obj.type_name), obj.key, "cpu", obj.numel)
+        return None
+
+
+_TYPE_NAMES = {np.dtype(np.float32): "FloatStorage", np.dtype(np.float64): "DoubleStorage",
+               np.dtype(np.float16): "HalfStorage", np.dtype(np.int64): "LongStorage",
+               np.dtype(np.int32): "IntStorage", np.dtype(np.uint8): "ByteStorage", np.dtype(np.bool_): "BoolStorage"}
+
+
+def write_pth(state, path, wrap=None):
+    """Write {name: numpy array} as a ``torch.save`` zip that ``torch.load`` reads (weights_only too),
+    without PyTorch; all or nothing. ``wrap`` (e.g. {"epoch": 0}) stores {**wrap, "state_dict": state}
+    instead, the layout training scripts such as CenterNet's save."""
+    import io
+
+    from centerdet.fileio import atomic_path
+
+    root = "archive"
+    tensors, blobs = collections.OrderedDict(), []
+    for i, (name, value) in enumerate(state.items()):
+        arr = np.require(np.asarray(value), requirements="C")
+        if arr.dtype not in _TYPE_NAMES:
+            raise CenterDetError(f"tensor {name}: dtype {arr.dtype} cannot be written to a .pth")
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        stride = tuple(s // arr.itemsize for s in arr.strides) if arr.ndim else ()
+        storage = _Storage(str(i), _TYPE_NAMES[arr.dtype], arr.size)
+        tensors[name] = _Call(_Ref("torch._utils", "_rebuild_tensor_v2"),
+                              (storage, 0, tuple(arr.shape), stride, False,
+                               _Call(_Ref("collections", "OrderedDict"), ())))
+        blobs.append(arr.tobytes())
+    buf = io.BytesIO()
+    obj = _Call(_Ref("collections", "OrderedDict"), (list(tensors.items()),))
+    _Pickler(buf, protocol=2).dump({**wrap, "state_dict": obj} if wrap is not None else obj)
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as z:
+            z.writestr(f"{root}/data.pkl", buf.getvalue())
+            z.writestr(f"{root}/byteorder", "little")
+            for i, blob in enumerate(blobs):
+                z.writestr(f"{root}/data/{i}", blob)
+            z.writestr(f"{root}/version", "3\n")

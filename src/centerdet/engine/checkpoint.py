@@ -12,7 +12,7 @@ TRAIN_STATE = {"global_step", "learning_rate", "beta1_power", "beta2_power", "sc
                "current_iterator_step", "last_overflow_iterator_step", "step", "epoch"}
 
 
-def _is_train_state(name):
+def is_train_state(name):
     return name in TRAIN_STATE or name.startswith(OPTIMIZER_PREFIXES)
 
 
@@ -86,7 +86,7 @@ def load_weights(net, path, log=print):
     own = {p.name: p for p in net.get_parameters()}
     matched, skipped = {}, {}
     for name, value in params.items():
-        if _is_train_state(name):
+        if is_train_state(name):
             continue
         if name not in own:
             skipped[name] = "not in the network"
@@ -135,7 +135,7 @@ def load_backbone(net, path, prefix="backbone.", log=print):
     own = {p.name: p for p in net.get_parameters() if p.name.startswith(prefix)}
     matched, problems = {}, []
     for name, value in params.items():
-        if _is_train_state(name):
+        if is_train_state(name):
             continue
         key = name if name.startswith(prefix) else prefix + name
         if key not in own:
