@@ -6,57 +6,30 @@ summed with a 1x1 projection of the matching tap, a 3x3 fusion conv and four 1x1
 step uses stand-in losses of the same cost class (dense BCE on the heatmap, gathered L1 on the
 regression slots), Adam, and 2 threads like MindSpore here.
 """
+import os
+import sys
 import time
 
 import torch
 from torch import nn
 
-# (expansion, channels, repeats, first stride): torchvision's MobileNetV2 settings
-_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-             (6, 320, 1, 1))
-_TAPS = (3, 6, 13, 17)  # feature indices ending at strides 4, 8, 16, 32
-
-
-def _conv_bn(cin, cout, k, stride=1, groups=1, act=nn.ReLU6):
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
-
-
-class _Inverted(nn.Module):
-    def __init__(self, cin, cout, stride, expand):
-        super().__init__()
-        hidden = cin * expand
-        layers = [] if expand == 1 else [_conv_bn(cin, hidden, 1)]
-        layers += [_conv_bn(hidden, hidden, 3, stride, hidden), _conv_bn(hidden, cout, 1, act=None)]
-        self.block = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x):
-        return x + self.block(x) if self.residual else self.block(x)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from torch_nets import MobileNetV2, conv_bn_act  # noqa: E402  (the tests' plain-torch references: one home)
 
 
 class TorchCenterFace(nn.Module):
     def __init__(self, width=64):
         super().__init__()
-        features, cin = [_conv_bn(3, 32, 3, 2)], 32
-        for expand, cout, repeats, stride in _SETTINGS:
-            for i in range(repeats):
-                features.append(_Inverted(cin, cout, stride if i == 0 else 1, expand))
-                cin = cout
-        self.features = nn.ModuleList(features)
-        self.top = _conv_bn(320, width, 1, act=nn.ReLU)
+        self.backbone = MobileNetV2()
+        self.top = conv_bn_act(320, width, 1, act=nn.ReLU)
         self.ups = nn.ModuleList(nn.Sequential(nn.ConvTranspose2d(width, width, 2, 2, bias=False),
                                                nn.BatchNorm2d(width), nn.ReLU()) for _ in range(3))
-        self.laterals = nn.ModuleList(_conv_bn(c, width, 1, act=nn.ReLU) for c in (96, 32, 24))
-        self.fuse = _conv_bn(width, width, 3, act=nn.ReLU)
+        self.laterals = nn.ModuleList(conv_bn_act(c, width, 1, act=nn.ReLU) for c in (96, 32, 24))
+        self.fuse = conv_bn_act(width, width, 3, act=nn.ReLU)
         self.heads = nn.ModuleList(nn.Conv2d(width, n, 1) for n in (1, 2, 2, 10))
 
     def forward(self, x):
-        taps = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in _TAPS:
-                taps.append(x)
+        taps = self.backbone(x)
         y = self.top(taps[-1])
         for up, lateral, tap in zip(self.ups, self.laterals, reversed(taps[:-1])):
             y = up(y) + lateral(tap)

@@ -77,17 +77,17 @@ class ResNet(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
 
-def _cbr(cin, cout, k, stride=1, groups=1):
+def conv_bn_act(cin, cout, k, stride=1, groups=1, act=nn.ReLU6):
     return nn.Sequential(nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6())
+                         nn.BatchNorm2d(cout), act())
 
 
 class Inverted(nn.Module):
     def __init__(self, cin, cout, stride, expand):
         super().__init__()
         hidden = cin * expand
-        layers = [] if expand == 1 else [_cbr(cin, hidden, 1)]
-        layers += [_cbr(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, cout, 1, bias=False),
+        layers = [] if expand == 1 else [conv_bn_act(cin, hidden, 1)]
+        layers += [conv_bn_act(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, cout, 1, bias=False),
                    nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -99,12 +99,12 @@ class Inverted(nn.Module):
 class MobileNetV2(nn.Module):
     def __init__(self):
         super().__init__()
-        layers, cin = [_cbr(3, 32, 3, 2)], 32
+        layers, cin = [conv_bn_act(3, 32, 3, 2)], 32
         for expand, cout, repeats, stride in MBV2:
             for i in range(repeats):
                 layers.append(Inverted(cin, cout, stride if i == 0 else 1, expand))
                 cin = cout
-        layers.append(_cbr(320, 1280, 1))
+        layers.append(conv_bn_act(320, 1280, 1))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
 
@@ -122,7 +122,12 @@ def build(arch, seed=0):
     affines so that a swapped or misnamed BatchNorm tensor changes the output."""
     torch.manual_seed(seed)
     net = MobileNetV2() if arch == "mobilenet_v2" else ResNet(arch)
-    rng = np.random.default_rng(seed)
+    randomize_bn(net, np.random.default_rng(seed))
+    return net.eval()
+
+
+def randomize_bn(net, rng):
+    """Non-trivial BatchNorm affines and statistics (and step counters) for every BN of ``net``."""
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -132,7 +137,6 @@ def build(arch, seed=0):
                 m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.2, c).astype(np.float32)))
                 m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
                 m.num_batches_tracked.fill_(int(rng.integers(1, 1000)))
-    return net.eval()
 
 
 class ModulatedDeformConv(nn.Module):
@@ -194,15 +198,9 @@ def build_ctdet(arch, num_classes, seed=0):
     torch.manual_seed(seed)
     net = CenterNetResDCN(arch, num_classes)
     net.resnet = build(arch, seed)
-    rng = np.random.default_rng(seed + 1)
+    randomize_bn(net.deconv_layers, np.random.default_rng(seed + 1))
     with torch.no_grad():
         for m in net.deconv_layers.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(torch.from_numpy(rng.uniform(0.5, 1.5, c).astype(np.float32)))
-                m.bias.copy_(torch.from_numpy(rng.normal(0, 0.2, c).astype(np.float32)))
-                m.running_mean.copy_(torch.from_numpy(rng.normal(0, 0.2, c).astype(np.float32)))
-                m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, c).astype(np.float32)))
             if isinstance(m, ModulatedDeformConv):
                 w = m.conv_offset_mask.weight
                 w.copy_(torch.randn(w.shape) * 2.0 / np.sqrt(w.shape[1] * 9))
