@@ -308,3 +308,19 @@ def test_exported_ctdet_file_is_what_pytorch_saved(tmp_path):
             if not k.endswith("num_batches_tracked") and not k.startswith("fc.")}
     assert set(back) == set(orig)
     assert all(torch.equal(back[k], orig[k]) for k in orig)
+
+
+@pytest.mark.torch
+def test_model_zoo_script_name_and_flags(tmp_path):
+    torch = pytest.importorskip("torch")
+    import torch_nets
+
+    from conftest import ROOT, run_script
+
+    src = tmp_path / "mobilenet_v2-b0353104.pth"
+    torch.save(torch_nets.build("mobilenet_v2").state_dict(), src, _use_new_zipfile_serialization=False)
+    proc = run_script("convert_weight_mobilenetv2.py", ["--ckpt_fn=./mobilenet_v2_key.ckpt", f"--pt_fn={src}",
+                                                        f"--out_ckpt_fn={tmp_path / 'mobilenet_v2.ckpt'}"], tmp_path)
+    assert "255 tensors converted" in proc.stdout and (tmp_path / "mobilenet_v2.ckpt").exists()
+    run_script("convert_weight_mobilenetv2.py", [f"--pt_fn={tmp_path / 'none.pth'}", "--out_ckpt_fn=x.ckpt"],
+               tmp_path, expect=2)
