@@ -324,3 +324,25 @@ def test_model_zoo_script_name_and_flags(tmp_path):
     assert "255 tensors converted" in proc.stdout and (tmp_path / "mobilenet_v2.ckpt").exists()
     run_script("convert_weight_mobilenetv2.py", [f"--pt_fn={tmp_path / 'none.pth'}", "--out_ckpt_fn=x.ckpt"],
                tmp_path, expect=2)
+
+
+def test_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    # a hand-made torch.save file whose only tensor claims 8 elements of a 4-element storage
+    from centerdet.convert.pth import write_pth
+
+    path = tmp_path / "w.pth"
+    write_pth({"w": np.arange(4, dtype=np.float32)}, str(path))
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    pkl = files["archive/data.pkl"]
+    files["archive/data.pkl"] = pkl.replace(b"K\x04\x85", b"K\x08\x85", 1)  # size (4,) -> (8,)
+    assert files["archive/data.pkl"] != pkl
+    bad = tmp_path / "bad.pth"
+    with zipfile.ZipFile(bad, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    assert np.array_equal(read_pth(str(path))["w"], np.arange(4, dtype=np.float32))
+    with pytest.raises(CenterDetError, match="does not fit its storage"):
+        read_pth(str(bad))

@@ -34,6 +34,11 @@ def _rebuild_tensor(storage, offset, size, stride, *_):
     size, stride = tuple(size), tuple(stride)
     if not size:
         return storage[offset:offset + 1].reshape(()).copy()
+    # as_strided does not check bounds: a damaged file must not make it read past the storage
+    extent = offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1 if min(size) > 0 else 0
+    if offset < 0 or min(stride, default=0) < 0 or len(size) != len(stride) or extent > len(storage):
+        raise ValueError(f"a tensor of size {size}, stride {stride} at offset {offset} does not fit its "
+                         f"storage of {len(storage)} elements")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * itemsize for s in stride), writeable=False)
