@@ -7,6 +7,11 @@ import sys
 import pytest
 
 import centerdet  # noqa: F401  (the oneDNN fix must precede any mindspore import in tests)
+import mindspore as ms
+
+# Once, before any kernel runs: MindSpore refuses set_device after its runtime starts, so a test that
+# runs a network in-process would otherwise break the fixtures of whichever tests come after it.
+ms.set_device("CPU")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
