@@ -376,18 +376,19 @@ def write_ground_truth_mats(gt_dir, events):
     return paths
 
 
-def _loadmat(path, keys):
+def load_mat(path, keys, hint="is this a WIDER FACE ground-truth file?"):
+    """scipy.io.loadmat with one-line errors naming the file, the missing variable and ``hint``."""
     import scipy.io
 
     if not os.path.isfile(path):
-        raise CenterDetError(f"ground-truth file not found: {path}")
+        raise CenterDetError(f"ground-truth file not found: {path} ({hint})")
     try:
         data = scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises several unrelated types for corrupt files
-        raise CenterDetError(f"cannot read {path} as a MATLAB .mat file ({exc})") from None
+    except Exception as exc:  # scipy raises several unrelated types (v7.3/HDF5, truncated, not a .mat)
+        raise CenterDetError(f"cannot read ground-truth file {path} as a MATLAB .mat file ({exc})") from None
     for key in keys:
         if key not in data:
-            raise CenterDetError(f"{path}: no variable '{key}'; is this a WIDER FACE ground-truth file?")
+            raise CenterDetError(f"ground-truth file {path} has no variable '{key}' ({hint})")
     return data
 
 
@@ -400,12 +401,12 @@ def _names(data):
 def read_ground_truth_mats(gt_dir):
     """The inverse of :func:`write_ground_truth_mats` (keep arrays back to 0-based int64)."""
     gt_dir = os.fspath(gt_dir)
-    face = _loadmat(os.path.join(gt_dir, GT_FILES["face"]), ("event_list", "file_list", "face_bbx_list"))
+    face = load_mat(os.path.join(gt_dir, GT_FILES["face"]), ("event_list", "file_list", "face_bbx_list"))
     events, files = _names(face)
     keeps = {}
     for setting in SETTINGS:
         path = os.path.join(gt_dir, GT_FILES[setting])
-        data = _loadmat(path, ("gt_list",))
+        data = load_mat(path, ("gt_list",))
         if "event_list" in data and _names(data) != (events, files):
             raise CenterDetError(f"{path}: events or images differ from {GT_FILES['face']}; "
                                  "regenerate the four files together")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from centerdet.data.widerface import load_mat
 from centerdet.errors import CenterDetError, cli_main
 from centerdet.fileio import write_json, write_text
 from centerdet.nms import bbox_overlaps
@@ -64,21 +65,6 @@ class GroundTruth:
 
 
 # ---------------------------------------------------------------- ground truth
-
-
-def _loadmat(path, variables):
-    from scipy.io import loadmat
-
-    if not os.path.isfile(path):
-        raise CenterDetError(f"ground truth file not found: {path} ({_GT_HINT})")
-    try:
-        mat = loadmat(path)
-    except Exception as exc:  # scipy raises several types (v7.3/HDF5, truncated, not a .mat)
-        raise CenterDetError(f"cannot read ground truth file {path}: {exc}") from None
-    for name in variables:
-        if name not in mat:
-            raise CenterDetError(f"ground truth file {path} has no variable '{name}' ({_GT_HINT})")
-    return mat
 
 
 def _cells(value):
@@ -131,7 +117,7 @@ def _keep(value, num_boxes):
 def load_ground_truth(gt_dir):
     """Read the four official .mat files of ``gt_dir`` into a ``GroundTruth``."""
     path = os.path.join(gt_dir, GT_FILES["all"])
-    mat = _loadmat(path, ("event_list", "file_list", "face_bbx_list"))
+    mat = load_mat(path, ("event_list", "file_list", "face_bbx_list"), _GT_HINT)
     try:
         events, files = _names(mat)
         boxes = [[_boxes(b) for b in _cells(bl)] for bl in _cells(mat["face_bbx_list"])]
@@ -143,7 +129,7 @@ def load_ground_truth(gt_dir):
     keep = {}
     for setting in SETTINGS:
         path = os.path.join(gt_dir, GT_FILES[setting])
-        mat = _loadmat(path, ("gt_list",))
+        mat = load_mat(path, ("gt_list",), _GT_HINT)
         try:
             # The setting files repeat the lists; a different order would pair keep lists with
             # the wrong images without any error.
