@@ -15,12 +15,17 @@ from centerdet.convert.pth import read_pth, state_dict_of
 from centerdet.errors import CenterDetError
 
 
+def _run_convert(args, expect=0):
+    """``python -m centerdet.convert args`` with its exit status asserted."""
+    proc = subprocess.run([sys.executable, "-m", "centerdet.convert", *args], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == expect, proc.stdout + proc.stderr
+    return proc
+
+
 def _convert(tmp_path, arch, src, expect=0):
     out = tmp_path / f"{arch}.ckpt"
-    proc = subprocess.run([sys.executable, "-m", "centerdet.convert", "torchvision", "--arch", arch, "--src", str(src),
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == expect, proc.stdout + proc.stderr
-    return out, proc
+    return out, _run_convert(["torchvision", "--arch", arch, "--src", str(src), "--out", str(out)], expect)
 
 
 # ---- the reader: errors without torch -------------------------------------------------------------
@@ -191,13 +196,6 @@ def test_wrong_architecture_names_the_tensor(tmp_path):
 
 
 # ---- with torch: CenterNet's own ctdet checkpoints ----------------------------------------------------
-
-def _run_convert(args, expect=0):
-    proc = subprocess.run([sys.executable, "-m", "centerdet.convert", *args], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == expect, proc.stdout + proc.stderr
-    return proc
-
 
 @pytest.mark.torch
 def test_ctdet_checkpoint_converts_to_an_equal_centernet(tmp_path):
