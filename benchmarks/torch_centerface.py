@@ -14,27 +14,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
-from torch_nets import MobileNetV2, conv_bn_act  # noqa: E402  (the tests' plain-torch references: one home)
-
-
-class TorchCenterFace(nn.Module):
-    def __init__(self, width=64):
-        super().__init__()
-        self.backbone = MobileNetV2()
-        self.top = conv_bn_act(320, width, 1, act=nn.ReLU)
-        self.ups = nn.ModuleList(nn.Sequential(nn.ConvTranspose2d(width, width, 2, 2, bias=False),
-                                               nn.BatchNorm2d(width), nn.ReLU()) for _ in range(3))
-        self.laterals = nn.ModuleList(conv_bn_act(c, width, 1, act=nn.ReLU) for c in (96, 32, 24))
-        self.fuse = conv_bn_act(width, width, 3, act=nn.ReLU)
-        self.heads = nn.ModuleList(nn.Conv2d(width, n, 1) for n in (1, 2, 2, 10))
-
-    def forward(self, x):
-        taps = self.backbone(x)
-        y = self.top(taps[-1])
-        for up, lateral, tap in zip(self.ups, self.laterals, reversed(taps[:-1])):
-            y = up(y) + lateral(tap)
-        y = self.fuse(y)
-        return [head(y) for head in self.heads]
+from torch_nets import CenterFace  # noqa: E402  (the tests' plain-torch references: one home)
 
 
 def _loss(outputs, hm, ind, targets):
@@ -50,7 +30,7 @@ def time_peer(res, batch, eval_res, steps=3, eval_images=5, max_objs=32, threads
     """(train seconds per step, eval seconds per image) of the PyTorch peer on random inputs."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = TorchCenterFace()
+    net = CenterFace()
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     out = res // 4
     x = torch.randn(batch, 3, res, res)

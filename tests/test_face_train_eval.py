@@ -36,7 +36,7 @@ def trained(faces, tmp_path_factory):
 
 def test_train_logs_four_losses_and_writes_checkpoints(trained):
     work, proc = trained
-    assert "mindrecord: wrote 12 images" in proc.stdout and "mobilenet_v2 + ida neck (width 24)" in proc.stdout
+    assert "mindrecord: wrote 12 images" in proc.stdout and "mobilenet_v2 (relu6) + ida neck (width 24)" in proc.stdout
     assert "step 4/4" in proc.stdout and " lm " in proc.stdout
     assert sorted(n for n in os.listdir(work / "ckpt") if n.endswith(".ckpt")) == ["centerface-1_3.ckpt", "centerface-2_4.ckpt"]
     history = json.loads((work / "ckpt" / "history.json").read_text())

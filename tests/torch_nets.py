@@ -83,11 +83,11 @@ def conv_bn_act(cin, cout, k, stride=1, groups=1, act=nn.ReLU6):
 
 
 class Inverted(nn.Module):
-    def __init__(self, cin, cout, stride, expand):
+    def __init__(self, cin, cout, stride, expand, act=nn.ReLU6):
         super().__init__()
         hidden = cin * expand
-        layers = [] if expand == 1 else [conv_bn_act(cin, hidden, 1)]
-        layers += [conv_bn_act(hidden, hidden, 3, stride, hidden), nn.Conv2d(hidden, cout, 1, bias=False),
+        layers = [] if expand == 1 else [conv_bn_act(cin, hidden, 1, act=act)]
+        layers += [conv_bn_act(hidden, hidden, 3, stride, hidden, act), nn.Conv2d(hidden, cout, 1, bias=False),
                    nn.BatchNorm2d(cout)]
         self.conv = nn.Sequential(*layers)
         self.residual = stride == 1 and cin == cout
@@ -97,12 +97,12 @@ class Inverted(nn.Module):
 
 
 class MobileNetV2(nn.Module):
-    def __init__(self):
+    def __init__(self, act=nn.ReLU6):
         super().__init__()
-        layers, cin = [conv_bn_act(3, 32, 3, 2)], 32
+        layers, cin = [conv_bn_act(3, 32, 3, 2, act=act)], 32
         for expand, cout, repeats, stride in MBV2:
             for i in range(repeats):
-                layers.append(Inverted(cin, cout, stride if i == 0 else 1, expand))
+                layers.append(Inverted(cin, cout, stride if i == 0 else 1, expand, act))
                 cin = cout
         layers.append(conv_bn_act(320, 1280, 1))
         self.features = nn.Sequential(*layers)
@@ -115,6 +115,35 @@ class MobileNetV2(nn.Module):
             if i in MBV2_TAPS:
                 taps.append(x)
         return taps
+
+
+class CenterFace(nn.Module):
+    """CenterFace: MobileNetV2 tapped at strides 4/8/16/32, a 1x1 projection of the stride-32 map,
+    three 2x2 stride-2 up-convolutions each summed with a 1x1 projection of the matching tap, a 3x3
+    fusion conv and 1x1 heads (heatmap, size, offset, landmarks). ``release=True`` is the authors'
+    released model: width 24, ReLU backbone, a sigmoid on the heatmap output."""
+
+    def __init__(self, width=64, act=nn.ReLU6, release=False):
+        super().__init__()
+        self.release = release
+        self.backbone = MobileNetV2(act)
+        self.top = conv_bn_act(320, width, 1, act=nn.ReLU)
+        self.ups = nn.ModuleList(nn.Sequential(nn.ConvTranspose2d(width, width, 2, 2, bias=False),
+                                               nn.BatchNorm2d(width), nn.ReLU()) for _ in range(3))
+        self.laterals = nn.ModuleList(conv_bn_act(c, width, 1, act=nn.ReLU) for c in (96, 32, 24))
+        self.fuse = conv_bn_act(width, width, 3, act=nn.ReLU)
+        self.heads = nn.ModuleList(nn.Conv2d(width, n, 1) for n in (1, 2, 2, 10))
+
+    def forward(self, x):
+        taps = self.backbone(x)
+        y = self.top(taps[-1])
+        for up, lateral, tap in zip(self.ups, self.laterals, reversed(taps[:-1])):
+            y = up(y) + lateral(tap)
+        y = self.fuse(y)
+        outs = [head(y) for head in self.heads]
+        if self.release:
+            outs[0] = torch.sigmoid(outs[0])
+        return outs
 
 
 def build(arch, seed=0):

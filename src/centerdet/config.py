@@ -144,6 +144,7 @@ class CenterFaceConfig(CommonConfig):
     model: str = "centerface"
     backbone: str = "mobilenet_v2"
     head_conv: int = 64             # the neck width D (the model zoo's head_conv); 24 in the authors' release
+    backbone_act: str = "relu6"     # MobileNetV2 activation: relu6 (torchvision, model zoo); relu (authors' release)
     hm_bias: float = 0.0            # model zoo init: heads N(0, 0.001), no prior on the heatmap bias
     lm_weight: float = 0.1
     pretrained_backbone: str = ""
@@ -174,6 +175,9 @@ class CenterFaceConfig(CommonConfig):
     score_thresh: float = 0.35
     eval_iou: float = 0.5
     write_landmarks: bool = False
+    # Landmarks are offsets in box-size units from the peak cell (model zoo) or from the box's
+    # top-left corner (the authors' released model).
+    landmark_origin: str = "center"
 
 
 SCHEMAS = {"centernet": CenterNetConfig, "centerface": CenterFaceConfig}
@@ -189,6 +193,8 @@ CHOICES = {
     "backbone": ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2"),
     "neck": ("deconv", "ida"),
     "nms_method": (0, 1, 2),
+    "backbone_act": ("relu6", "relu"),
+    "landmark_origin": ("center", "corner"),
 }
 
 

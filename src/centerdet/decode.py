@@ -45,15 +45,17 @@ def decode_centernet(heat, wh, reg=None, k=100):
     return dets.astype(np.float32)
 
 
-def decode_centerface(heat, wh, reg, lm, k=200):
+def decode_centerface(heat, wh, reg, lm, k=200, landmark_origin="center"):
     """heat (1,H,W) probabilities, wh (2,H,W) log sizes, reg (2,H,W), lm (10,H,W) → (k, 16) rows in
     output-map pixels. Sizes follow the model zoo encoding, size = 4·exp(wh); landmarks are offsets
-    from the peak cell in units of the box size."""
+    in units of the box size from the peak cell ("center", model zoo) or from the box's top-left
+    corner ("corner", the authors' released model)."""
     scores, cls, ys, xs = topk(peak_nms(heat), k)
     bw, bh = 4.0 * np.exp(wh[0, ys, xs]), 4.0 * np.exp(wh[1, ys, xs])
     cx, cy = xs + reg[0, ys, xs], ys + reg[1, ys, xs]
+    ox, oy = (cx - bw / 2, cy - bh / 2) if landmark_origin == "corner" else (xs, ys)
     points = lm[:, ys, xs].T.reshape(-1, 5, 2)
-    points = np.stack([xs[:, None] + points[..., 0] * bw[:, None], ys[:, None] + points[..., 1] * bh[:, None]], 2)
+    points = np.stack([ox[:, None] + points[..., 0] * bw[:, None], oy[:, None] + points[..., 1] * bh[:, None]], 2)
     dets = np.concatenate([np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, scores, cls], 1),
                            points.reshape(-1, 10)], 1)
     return dets.astype(np.float32)

@@ -70,7 +70,7 @@ class Predictor:
             ow, oh = meta["out_size"]
             maps = [m[:, :oh, :ow] for m in self.heads(canvas)]
             if self.faces:
-                dets = decode_centerface(*maps, k=cfg.K)
+                dets = decode_centerface(*maps, k=cfg.K, landmark_origin=cfg.landmark_origin)
             else:
                 dets = decode_centernet(maps[0], maps[1], maps[2] if len(maps) > 2 else None, cfg.K)
             per_scale.append(to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], scale))

@@ -1,10 +1,12 @@
 """python -m centerdet.convert torchvision --arch ARCH --src FILE.pth --out FILE.ckpt [--prefix backbone.]
 python -m centerdet.convert centernet --src ctdet_FILE.pth --out FILE.ckpt
+python -m centerdet.convert centerface --src centerface.onnx --out FILE.ckpt
 python -m centerdet.convert to-torch --layout ctdet|torchvision --src FILE.ckpt --out FILE.pth
 
 Converts PyTorch weights into MindSpore checkpoints: torchvision ImageNet backbones (loaded by
 ``train.py --load_checkpoint_path`` for CenterNet and ``--pretrained_backbone`` for CenterFace) and
-the original CenterNet ResNet ctdet models (run by ``eval.py --load_checkpoint_path``); and back,
+the original CenterNet ResNet ctdet models (run by ``eval.py --load_checkpoint_path``), the
+CenterFace authors' released ONNX model (run with configs/centerface_release.yaml); and back,
 our checkpoints into PyTorch files. Prints a key report; errors are one line naming the file and
 the tensor.
 """
@@ -28,6 +30,9 @@ def main(argv=None):
     p = sub.add_parser("centernet", help="original CenterNet ResNet ctdet checkpoint -> full CenterNet ckpt")
     p.add_argument("--src", required=True, help="the ctdet .pth (e.g. ctdet_coco_resdcn18.pth)")
     p.add_argument("--out", required=True, help="the MindSpore .ckpt to write")
+    p = sub.add_parser("centerface", help="the CenterFace authors' release (centerface.onnx) -> full CenterFace ckpt")
+    p.add_argument("--src", required=True, help="centerface.onnx or centerface_bnmerged.onnx (needs: pip install onnx)")
+    p.add_argument("--out", required=True, help="the MindSpore .ckpt to write")
     p = sub.add_parser("to-torch", help="our MindSpore checkpoint -> PyTorch .pth (ctdet or torchvision names)")
     p.add_argument("--layout", required=True, choices=("ctdet", "torchvision"))
     p.add_argument("--src", required=True, help="the MindSpore .ckpt")
@@ -42,6 +47,10 @@ def main(argv=None):
             from centerdet.convert.centernet import convert_ctdet
 
             convert_ctdet(args.src, args.out)
+        elif args.kind == "centerface":
+            from centerdet.convert.onnx_centerface import convert_centerface_onnx
+
+            convert_centerface_onnx(args.src, args.out)
         else:
             from centerdet.convert.to_torch import export_torch
 

@@ -24,7 +24,7 @@ def build_centernet(cfg):
 
 def build_centerface(cfg):
     """MobileNetV2 taps (strides 4–32) → ida neck of width head_conv → one 1×1 conv per head."""
-    backbone = mobilenet_v2()
+    backbone = mobilenet_v2(cfg.backbone_act)
     neck = IdaUpNeck(backbone.level_channels, cfg.head_conv)
     c = neck.out_channels
     heads = {"hm": conv_head(c, 1, 0, bias_value=cfg.hm_bias, small_init=True),
@@ -40,7 +40,7 @@ BUILDERS = {"centernet": build_centernet, "centerface": build_centerface}
 def describe_model(cfg):
     """One line naming the architecture choices that matter, for logs."""
     if cfg.model == "centerface":
-        return f"{cfg.backbone} + ida neck (width {cfg.head_conv})"
+        return f"{cfg.backbone} ({cfg.backbone_act}) + ida neck (width {cfg.head_conv})"
     if cfg.neck == "deconv":
         return f"{cfg.backbone} + deconv neck (dcn={cfg.use_dcn})"
     return f"{cfg.backbone} + ida neck (width {cfg.neck_width})"

@@ -23,19 +23,22 @@ def bn(c):
     return nn.BatchNorm2d(c, eps=1e-5, momentum=0.9)
 
 
-def conv_bn_relu6(cin, cout, k, stride=1, group=1):
+ACTIVATIONS = {"relu6": nn.ReLU6, "relu": nn.ReLU}
+
+
+def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6"):
     # A SequentialCell (not a named Cell) so the keys come out as <i>.0.weight / <i>.1.gamma.
-    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout), nn.ReLU6()])
+    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout), ACTIVATIONS[act]()])
 
 
 class InvertedResidual(nn.Cell):
-    def __init__(self, cin, cout, stride, expand_ratio):
+    def __init__(self, cin, cout, stride, expand_ratio, act="relu6"):
         super().__init__()
         hidden = cin * expand_ratio
         # A Python bool fixed at build time: graph mode folds the branch away per block.
         self.use_res = stride == 1 and cin == cout
-        layers = [] if expand_ratio == 1 else [conv_bn_relu6(cin, hidden, 1)]
-        layers += [conv_bn_relu6(hidden, hidden, 3, stride, group=hidden),
+        layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act)]
+        layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act),
                    conv(hidden, cout, 1),  # linear bottleneck: no activation after the projection
                    bn(cout)]
         self.conv = nn.SequentialCell(layers)
@@ -50,13 +53,15 @@ class MobileNetV2(nn.Cell):
     level_channels = (24, 32, 96, 320)
     out_channels = 320
 
-    def __init__(self):
+    def __init__(self, act="relu6"):
+        """``act``: "relu6" as torchvision (and its ImageNet weights); "relu" as the CenterFace
+        authors' released model."""
         super().__init__()
-        layers = [conv_bn_relu6(3, 32, 3, 2)]
+        layers = [conv_bn_act(3, 32, 3, 2, act=act)]
         cin = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, act))
                 cin = c
         self.features = nn.SequentialCell(layers)
 
@@ -72,5 +77,5 @@ class MobileNetV2(nn.Cell):
         return outs
 
 
-def mobilenet_v2():
-    return MobileNetV2()
+def mobilenet_v2(act="relu6"):
+    return MobileNetV2(act)
