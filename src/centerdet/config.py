@@ -99,6 +99,9 @@ class CommonConfig:
     load_checkpoint_path: str = ""
     resume: bool = False
     log_interval: int = 20
+    # Each rank of a distributed run logs to <save_checkpoint_path>/LOG<rank>/training_log.txt;
+    # with log_image_ids every rank also lists the image ids of each step it trained on there.
+    log_image_ids: bool = False
     need_profiler: bool = False
     profiler_path: str = ""
     # evaluation

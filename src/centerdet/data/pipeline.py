@@ -113,11 +113,13 @@ class CenterFaceSample(_Sample):
 SAMPLES = {"centernet": CenterNetSample, "centerface": CenterFaceSample}
 
 
-def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None):
+def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None, with_ids=False):
+    """Batches of the sample columns (+ the image ids as a last column with ``with_ids``); with
+    ``group_size`` > 1, this rank's shard only."""
     import mindspore.dataset as ds
 
     ds.config.set_seed(cfg.seed)
-    data = ds.MindDataset(files, columns_list=["image", "annotation"], shuffle=cfg.do_shuffle,
+    data = ds.MindDataset(files, columns_list=["image", "annotation", "image_id"], shuffle=cfg.do_shuffle,
                           num_shards=group_size if group_size > 1 else None,
                           shard_id=rank if group_size > 1 else None)
     workers = max(1, cfg.num_parallel_workers)
@@ -125,5 +127,5 @@ def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None):
     data = data.map(operations=sample_fn, input_columns=["image", "annotation"],
                     output_columns=sample_fn.columns, num_parallel_workers=workers,
                     python_multiprocessing=workers > 1)
-    data = data.project(sample_fn.columns)
+    data = data.project(sample_fn.columns + (["image_id"] if with_ids else []))
     return data.batch(cfg.batch_size, drop_remainder=True)

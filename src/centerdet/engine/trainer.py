@@ -16,13 +16,25 @@ from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir, write_json
 
 
-def prepare_mindrecord(cfg, log=print):
-    """Return the MindRecord files for training, converting the COCO train split on first use."""
+def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
+    """Return the MindRecord files for training, converting the train split on first use. In a
+    distributed run only rank 0 converts; the other ranks wait for its files (the conversion
+    appears all at once, so a file seen is a finished file)."""
     if not cfg.mindrecord_dir:
         raise CenterDetError("config key 'mindrecord_dir' is empty: set it to where MindRecord files are "
                              "(or should be written)")
     files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
     if files:
+        return files
+    if rank != 0:
+        log(f"rank {rank}: waiting for rank 0 to write MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir}")
+        waited = 0.0
+        while not files:
+            time.sleep(poll_seconds)
+            waited += poll_seconds
+            if waited % 60 < poll_seconds:
+                log(f"rank {rank}: still waiting for the MindRecord conversion ({fmt_duration(waited)})")
+            files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
         return files
     if not cfg.data_dir:
         raise CenterDetError(f"no MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir} and 'data_dir' "
@@ -56,6 +68,31 @@ def init_distributed(cfg):
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=size)
     return rank, size
+
+
+def rank_logger(log, path):
+    """``log`` that also appends each line to ``path`` (a distributed rank's own log file)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    stream = open(path, "a", encoding="utf-8", buffering=1)
+
+    def both(line):
+        log(line)
+        stream.write(line + "\n")
+
+    both.close = stream.close
+    return both
+
+
+def weights_digest(net):
+    """SHA-1 of the trainable weights: equal on every rank of a data-parallel run (the BatchNorm
+    running statistics are not trainable and stay per rank, as in the model zoo)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for p in sorted(net.trainable_params(), key=lambda p: p.name):
+        h.update(p.name.encode())
+        h.update(p.asnumpy().tobytes())
+    return h.hexdigest()
 
 
 class History:
@@ -103,10 +140,17 @@ def train(cfg, log=print):
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     is_main = rank == 0
-    out_dir = ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path") if is_main else None
+    ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")
+    rank_dir = os.path.join(cfg.save_checkpoint_path, f"LOG{rank}") if group > 1 else cfg.save_checkpoint_path
+    if group > 1:
+        log = rank_logger(log, os.path.join(rank_dir, "training_log.txt"))
+    ids_file = None
+    if cfg.log_image_ids:
+        os.makedirs(rank_dir, exist_ok=True)
+        ids_file = open(os.path.join(rank_dir, "image_ids.txt"), "a", encoding="utf-8", buffering=1)
 
-    files = prepare_mindrecord(cfg, log)
-    dataset = create_train_dataset(files, cfg, rank, group)
+    files = prepare_mindrecord(cfg, log, rank)
+    dataset = create_train_dataset(files, cfg, rank, group, with_ids=cfg.log_image_ids)
     steps_per_epoch = dataset.get_dataset_size()
     if steps_per_epoch == 0:
         raise CenterDetError(f"batch_size {cfg.batch_size} is larger than the {cfg.mindrecord_prefix} dataset "
@@ -162,6 +206,9 @@ def train(cfg, log=print):
     iterator = dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
     for batch in iterator:
         epoch = step // steps_per_epoch
+        if ids_file is not None:
+            ids_file.write(f"{step + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy()) + "\n")
+            batch = batch[:-1]
         loss_v, parts, overflow, scale_v = step_cell(*batch)
         step += 1
         loss_f = float(loss_v.asnumpy())
@@ -198,5 +245,9 @@ def train(cfg, log=print):
         log(f"{skipped_total} steps skipped because of non-finite loss or gradients")
     if history is not None:
         history.save(curve_png)
+    if ids_file is not None:
+        ids_file.close()
+    if group > 1:
+        log(f"train: rank {rank} weights digest {weights_digest(net)}")
     log(f"train: done {step} steps in {fmt_duration(progress.elapsed())}; last checkpoint {last_good}")
     return last_good
