@@ -53,6 +53,53 @@ def test_interrupted_conversion_leaves_nothing(tiny_coco, tmp_path, monkeypatch)
     assert os.listdir(out) == []  # not even the temporary folder
 
 
+def test_kill_while_moving_shards_into_place_leaves_nothing_taken_as_finished(tiny_coco, tmp_path, monkeypatch):
+    """Four files (2 shards + their .db) move one by one: stopped after the first three, the folder
+    holds a complete-looking shard pair, which must still not count as a conversion."""
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    out = tmp_path / "mr"
+    real, moved = os.replace, []
+
+    def dies_on_fourth(src, dst):
+        if len(moved) == 3:
+            raise KeyboardInterrupt
+        moved.append(dst)
+        return real(src, dst)
+
+    monkeypatch.setattr(mindrecord.os, "replace", dies_on_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        convert(ann, img_dir, str(out), "t.mind", shards=2)
+    assert len(moved) == 3 and find_mindrecord(str(out), "t.mind") == []
+    monkeypatch.setattr(mindrecord.os, "replace", real)
+    assert convert(ann, img_dir, str(out), "t.mind", shards=2) == (12, 0)  # a later run converts again
+    assert find_mindrecord(str(out), "t.mind") == [str(out / "t.mind0"), str(out / "t.mind1")]
+
+
+def test_sigkill_during_conversion_leaves_nothing(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from centerdet.data.synthetic import generate_coco
+
+    generate_coco(str(tmp_path / "coco"), n_train=400, n_val=1, size=128, seed=1)
+    out = tmp_path / "mr"
+    code = ("import sys; from centerdet.data.mindrecord import convert; "
+            "convert(sys.argv[1], sys.argv[2], sys.argv[3], 't.mind', shards=2)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "coco" / "annotations" / "train.json"),
+                             str(tmp_path / "coco" / "images" / "train"), str(out)])
+    deadline = time.time() + 120
+    while not (out.is_dir() and any(n.startswith(".t.mind.partial") for n in os.listdir(out))):
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.005)
+    time.sleep(0.05)  # into the writing
+    assert proc.poll() is None  # still converting when killed
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert find_mindrecord(str(out), "t.mind") == []
+
+
 def test_no_usable_annotation_is_an_error(tmp_path):
     ann = tmp_path / "a.json"
     ann.write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg", "width": 10, "height": 10}],

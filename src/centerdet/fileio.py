@@ -5,6 +5,7 @@ A crash or kill mid-write leaves the previous file (or nothing), never a truncat
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 from centerdet.errors import CenterDetError
@@ -67,3 +68,12 @@ def ensure_writable_dir(path, what="output directory"):
     except OSError as exc:
         raise CenterDetError(f"{what} is not writable: {path} ({exc.strerror})") from None
     return path
+
+
+def check_free_space(path, needed_bytes, what, advice):
+    """Fail now, naming ``what``, if ``path``'s file system has less than ``needed_bytes`` free:
+    a full disk found before hours of work, not at the first checkpoint after them."""
+    free = shutil.disk_usage(path).free
+    if free < needed_bytes:
+        raise CenterDetError(f"{what} {path} has {free / 2**20:.0f} MB free but needs about "
+                             f"{needed_bytes / 2**20:.0f} MB; {advice}")

@@ -15,7 +15,7 @@ import numpy as np
 from centerdet.data.coco import CocoDataset
 from centerdet.data.images import decode_image
 from centerdet.errors import CenterDetError
-from centerdet.fileio import ensure_writable_dir
+from centerdet.fileio import check_free_space, ensure_writable_dir
 
 SCHEMA = {
     "image": {"type": "bytes"},
@@ -34,9 +34,14 @@ def shard_files(mindrecord_dir, prefix, shards):
     return [os.path.join(mindrecord_dir, f"{prefix}{i}") for i in range(shards)]
 
 
+def _incomplete_marker(mindrecord_dir, prefix):
+    return os.path.join(mindrecord_dir, f".{prefix}.incomplete")
+
+
 def find_mindrecord(mindrecord_dir, prefix):
-    """The data files of a finished conversion, or [] if there is none."""
-    if not os.path.isdir(mindrecord_dir):
+    """The data files of a finished conversion, or [] if there is none (or one was interrupted while
+    moving its files into place)."""
+    if not os.path.isdir(mindrecord_dir) or os.path.exists(_incomplete_marker(mindrecord_dir, prefix)):
         return []
     single = os.path.join(mindrecord_dir, prefix)
     if os.path.isfile(single) and os.path.isfile(single + ".db"):
@@ -68,12 +73,19 @@ def _read_checked(path):
     return data, decode_image(data, path).shape[:2]
 
 
-def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source=""):
+def _bytes_on_disk(paths):
+    return sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+
+
+def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source="", needed_bytes=0):
     """Write ``samples`` (an iterable of (image path, image id, pack(height, width) -> flat float32
-    annotation)) all-or-nothing; unreadable images are skipped and printed. Returns (written, skipped)."""
+    annotation)) all-or-nothing; unreadable images are skipped and printed. Returns (written, skipped).
+    ``needed_bytes`` (about the images' size) is checked against the free space first."""
     from mindspore.mindrecord import FileWriter
 
     ensure_writable_dir(mindrecord_dir, "mindrecord_dir")
+    check_free_space(mindrecord_dir, needed_bytes, "mindrecord_dir",
+                     "the MindRecord files hold every training image; free space or choose another mindrecord_dir")
     tmp_dir = tempfile.mkdtemp(prefix=f".{prefix}.partial.", dir=mindrecord_dir)
     try:
         writer = FileWriter(os.path.join(tmp_dir, prefix), shard_num=shards, overwrite=True)
@@ -100,8 +112,13 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
         if written == 0:
             raise CenterDetError(f"no readable image among the {skipped} annotated images under {source}")
         writer.commit()
+        # Several files move into place one by one; the marker makes a kill in between leave
+        # nothing that find_mindrecord would take as a finished conversion.
+        marker = _incomplete_marker(mindrecord_dir, prefix)
+        open(marker, "w").close()
         for name in os.listdir(tmp_dir):
             os.replace(os.path.join(tmp_dir, name), os.path.join(mindrecord_dir, name))
+        os.unlink(marker)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return written, skipped
@@ -114,7 +131,8 @@ def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
     if len(dataset) == 0:
         raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
     samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(im)) for im in dataset.images)
-    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir)
+    needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images; {dataset.stats.summary()}")
     return written, skipped
@@ -153,7 +171,8 @@ def convert_faces(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print
         return fn
 
     samples = ((dataset.image_path(im), i, pack(im)) for i, im in enumerate(dataset.images))
-    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir)
+    needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images; {stats.summary()}")
     return written, skipped

@@ -50,6 +50,15 @@ class CheckpointManager:
                 found.append((int(m.group(2)), os.path.join(self.directory, name)))
         return [p for _, p in sorted(found)]
 
+    def remove_stale_temps(self):
+        """Delete the temp files of writes a killed run left behind; returns how many."""
+        if not os.path.isdir(self.directory):
+            return 0
+        stale = [n for n in os.listdir(self.directory) if n.startswith(f".{self.prefix}-") and ".tmp" in n]
+        for name in stale:
+            os.unlink(os.path.join(self.directory, name))
+        return len(stale)
+
     def latest(self):
         ckpts = self.list()
         return ckpts[-1] if ckpts else None

@@ -13,7 +13,7 @@ from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_w
 from centerdet.engine.lr import build_lr
 from centerdet.engine.progress import Progress, fmt_duration
 from centerdet.errors import CenterDetError
-from centerdet.fileio import ensure_writable_dir, write_json
+from centerdet.fileio import check_free_space, ensure_writable_dir, write_json
 
 
 def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
@@ -175,6 +175,15 @@ def train(cfg, log=print):
     step_cell.set_train()
 
     ckpts = CheckpointManager(cfg.save_checkpoint_path, cfg.model, cfg.save_checkpoint_num)
+    if is_main and cfg.enable_save_ckpt:
+        # Kept checkpoints + the one being written, each holding weights and Adam's two moments.
+        size = sum(p.size * p.itemsize for p in step_cell.get_parameters())
+        check_free_space(cfg.save_checkpoint_path, size * (cfg.save_checkpoint_num + 1), "save_checkpoint_path",
+                         f"{cfg.save_checkpoint_num} checkpoint(s) of {size / 2**20:.0f} MB are kept "
+                         f"(save_checkpoint_num); free space or choose another save_checkpoint_path")
+        stale = ckpts.remove_stale_temps()
+        if stale:
+            log(f"removed {stale} partial checkpoint file(s) of an interrupted run")
     start = 0
     if cfg.resume:
         latest = ckpts.latest()
@@ -215,6 +224,7 @@ def train(cfg, log=print):
         if bool(overflow.asnumpy()) or not math.isfinite(loss_f):
             bad_streak += 1
             skipped_total += 1
+            log(f"step {step}/{total} skipped: loss or gradients not finite ({bad_streak} in a row)")
             if bad_streak > cfg.max_nonfinite_steps:
                 raise CenterDetError(f"loss or gradients not finite for {bad_streak} consecutive steps "
                                      f"(last at step {step}); last good checkpoint: {last_good or 'none'}")
