@@ -120,6 +120,10 @@ class CommonConfig:
     multi_scales: List[float] = _f([1.0])
     flip_test: bool = False
     eval_max_images: int = 0
+    # export and deployment: the network input is input_res_test padded to a multiple of 32
+    file_format: str = "MINDIR"
+    export_name: str = ""           # output file name without suffix; empty: the model name
+    export_batch_size: int = 1
 
 
 @dataclasses.dataclass
@@ -197,6 +201,7 @@ CHOICES = {
     "neck": ("deconv", "ida"),
     "nms_method": (0, 1, 2),
     "backbone_act": ("relu6", "relu"),
+    "file_format": ("MINDIR", "AIR", "ONNX"),
     "landmark_origin": ("center", "corner"),
 }
 

@@ -42,7 +42,6 @@ class Predictor:
 
     def __init__(self, net, cfg):
         self.net, self.cfg = net, cfg
-        self.faces = cfg.model == "centerface"
 
     def run_net(self, batch):
         from mindspore import Tensor
@@ -63,17 +62,26 @@ class Predictor:
         return [o[0] for o in outs]
 
     def __call__(self, img):
-        cfg = self.cfg
         per_scale = []
-        for scale in cfg.multi_scales:
-            canvas, meta = make_test_canvas(img, scale, cfg)
-            ow, oh = meta["out_size"]
-            maps = [m[:, :oh, :ow] for m in self.heads(canvas)]
-            if self.faces:
-                dets = decode_centerface(*maps, k=cfg.K, landmark_origin=cfg.landmark_origin)
-            else:
-                dets = decode_centernet(maps[0], maps[1], maps[2] if len(maps) > 2 else None, cfg.K)
-            per_scale.append(to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], scale))
-        use_nms = cfg.SOFT_NMS or len(cfg.multi_scales) > 1
-        return merge_detections(per_scale, cfg.num_classes, use_nms, cfg.nms_method, cfg.nms_iou, cfg.nms_sigma,
-                                cfg.nms_score_thresh, cfg.max_per_image)
+        for scale in self.cfg.multi_scales:
+            canvas, meta = make_test_canvas(img, scale, self.cfg)
+            per_scale.append(decode_heads(self.heads(canvas), meta, self.cfg))
+        return merge_scales(per_scale, self.cfg)
+
+
+def decode_heads(maps, meta, cfg):
+    """Head maps of one canvas (heatmap as probabilities) → detections in image pixels; the one
+    decode step eval.py and the deployment postprocess share."""
+    ow, oh = meta["out_size"]
+    maps = [m[:, :oh, :ow] for m in maps]
+    if cfg.model == "centerface":
+        dets = decode_centerface(*maps, k=cfg.K, landmark_origin=cfg.landmark_origin)
+    else:
+        dets = decode_centernet(maps[0], maps[1], maps[2] if len(maps) > 2 else None, cfg.K)
+    return to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], meta["test_scale"])
+
+
+def merge_scales(per_scale, cfg):
+    use_nms = cfg.SOFT_NMS or len(cfg.multi_scales) > 1
+    return merge_detections(per_scale, cfg.num_classes, use_nms, cfg.nms_method, cfg.nms_iou, cfg.nms_sigma,
+                            cfg.nms_score_thresh, cfg.max_per_image)

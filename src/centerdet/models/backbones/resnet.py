@@ -2,7 +2,7 @@
 ``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map,
 or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for skip-connected necks.
 """
-from mindspore import nn
+from mindspore import nn, ops
 from mindspore.common.initializer import HeNormal
 
 DEPTHS = {
@@ -72,7 +72,11 @@ class ResNet(nn.Cell):
                                weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
         self.bn1 = bn(64)
         self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="pad", padding=1)
+        # The 3×3/2 max pool over 1 px of padding, as zero padding + an unpadded pool: its input is
+        # post-ReLU (≥ 0), so padded zeros never win over real values, and MindSpore's ONNX exporter
+        # has no converter for the padded pooling primitive.
+        self.pool_pad = ops.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
         self.inplanes = 64
         self.layer1 = self._make_layer(block, 64, layers[0], 1)
         self.layer2 = self._make_layer(block, 128, layers[1], 2)
@@ -92,7 +96,7 @@ class ResNet(nn.Cell):
         return nn.SequentialCell(cells)
 
     def construct(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.pool_pad(self.relu(self.bn1(self.conv1(x)))))
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)

@@ -1,0 +1,69 @@
+"""preprocess.py's work: a COCO split or the WIDER FACE val images → fixed-shape network inputs
+(the canvas eval.py builds with keep_res false at the exported size) + meta.json."""
+import dataclasses
+import os
+import time
+
+from centerdet.data.images import read_image
+from centerdet.data.transforms import normalize
+from centerdet.deploy.export import export_shape
+from centerdet.deploy.files import HEADS, head_channels, input_path, save_meta, write_array
+from centerdet.engine.progress import log_progress
+from centerdet.errors import CenterDetError
+from centerdet.fileio import ensure_writable_dir
+
+
+def fixed_shape_config(cfg):
+    """The config eval.py must run with to see exactly what the deployed model sees."""
+    _, _, h, w = export_shape(cfg)
+    return dataclasses.replace(cfg, keep_res=False, input_res_test=[h, w], multi_scales=[1.0], flip_test=False)
+
+
+def dataset_items(cfg, log=print):
+    """[(entry for meta.json, image path)] of the split to deploy on."""
+    if cfg.model == "centerface":
+        from centerdet.engine.face_evaluator import ground_truth_dir, val_images
+
+        images = val_images(cfg, ground_truth_dir(cfg), log)
+        items = [({"event": event, "file": name}, path) for event, name, path, _ in images]
+    else:
+        from centerdet.data.coco import CocoDataset, split_paths
+
+        ann, img_dir = split_paths(cfg, cfg.run_mode)
+        dataset = CocoDataset(ann, img_dir)
+        items = [({"image_id": im.id, "file": im.file_name}, dataset.image_path(im)) for im in dataset.images]
+    return items[:cfg.eval_max_images] if cfg.eval_max_images > 0 else items
+
+
+def preprocess(cfg, out_dir, log=print):
+    from centerdet.inference import make_test_canvas
+
+    if not out_dir:
+        raise CenterDetError("give --output_path: the folder for the input .bin files and meta.json")
+    ensure_writable_dir(os.path.join(out_dir, "images"), "output_path")
+    fixed = fixed_shape_config(cfg)
+    _, _, h, w = export_shape(cfg)
+    items = dataset_items(cfg, log)
+    entries, skipped, start = [], 0, time.time()
+    for i, (entry, path) in enumerate(items):
+        try:
+            img = read_image(path)
+        except CenterDetError as exc:
+            skipped += 1
+            log(f"skip: {exc}")
+        else:
+            canvas, meta = make_test_canvas(img, 1.0, fixed)
+            name = f"{i:06d}"
+            write_array(input_path(out_dir, name), normalize(canvas, cfg.mean, cfg.std)[None])
+            entries.append({"name": name, **entry, "path": path, "center": [float(v) for v in meta["center"]],
+                            "scale": float(meta["scale"]), "out_size": list(meta["out_size"]),
+                            "size": [int(img.shape[1]), int(img.shape[0])]})
+        log_progress("preprocess", i + 1, len(items), start, log)
+    channels = head_channels(cfg)
+    save_meta(out_dir, {"model": cfg.model, "input_shape": [1, 3, h, w], "heads": list(HEADS[cfg.model]),
+                        "head_shapes": [[channels[k], h // cfg.down_ratio, w // cfg.down_ratio]
+                                        for k in HEADS[cfg.model]],
+                        "mean": list(cfg.mean), "std": list(cfg.std), "images": entries})
+    log(f"preprocess: {len(entries)} inputs of shape [1, 3, {h}, {w}] in {out_dir}"
+        + (f"; {skipped} unreadable images skipped" if skipped else ""))
+    return entries
