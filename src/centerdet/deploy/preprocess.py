@@ -4,13 +4,15 @@ import dataclasses
 import os
 import time
 
+import numpy as np
+
 from centerdet.data.images import read_image
 from centerdet.data.transforms import normalize
 from centerdet.deploy.export import export_shape
 from centerdet.deploy.files import HEADS, head_channels, input_path, save_meta, write_array
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
-from centerdet.fileio import ensure_writable_dir
+from centerdet.fileio import ensure_writable_dir, write_text
 
 
 def fixed_shape_config(cfg):
@@ -64,6 +66,12 @@ def preprocess(cfg, out_dir, log=print):
                         "head_shapes": [[channels[k], h // cfg.down_ratio, w // cfg.down_ratio]
                                         for k in HEADS[cfg.model]],
                         "mean": list(cfg.mean), "std": list(cfg.std), "images": entries})
+    # The same facts as plain text for the C++ side (ascend310_infer): the float32 values written so
+    # that parsing them back gives the very same floats.
+    write_text(os.path.join(out_dir, "images.txt"), "".join(f"{e['name']} {e['path']}\n" for e in entries))
+    exact = lambda values: " ".join(repr(float(np.float32(v))) for v in values)  # noqa: E731
+    write_text(os.path.join(out_dir, "preprocess.txt"),
+               f"height {h}\nwidth {w}\nmean {exact(cfg.mean)}\nstd {exact(cfg.std)}\n")
     log(f"preprocess: {len(entries)} inputs of shape [1, 3, {h}, {w}] in {out_dir}"
         + (f"; {skipped} unreadable images skipped" if skipped else ""))
     return entries
