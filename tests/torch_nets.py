@@ -201,12 +201,13 @@ class CenterNetResDCN(nn.Module):
     """CenterNet's ``resdcn`` ctdet model with its module names: ResNet, deconv_layers (DCN 3x3, BN,
     ReLU, 4x4 stride-2 transposed conv, BN, ReLU; x3 to 256/128/64 channels) and hm/wh/reg heads."""
 
-    def __init__(self, arch, num_classes, head_conv=64):
+    def __init__(self, arch, num_classes, head_conv=64, use_dcn=True):
         super().__init__()
         self.resnet = ResNet(arch)
         cin, layers = self.resnet.fc.in_features, []
         for cout in (256, 128, 64):
-            layers += [ModulatedDeformConv(cin, cout), nn.BatchNorm2d(cout), nn.ReLU(),
+            conv = ModulatedDeformConv(cin, cout) if use_dcn else nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+            layers += [conv, nn.BatchNorm2d(cout), nn.ReLU(),
                        nn.ConvTranspose2d(cout, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
             cin = cout
         self.deconv_layers = nn.Sequential(*layers)
