@@ -41,7 +41,10 @@ def _ms_child(args):
     net = build_model(cfg)
     rng = np.random.default_rng(0)
     if args.what == "forward":
+        from centerdet.models.fuse import fold_batchnorm
+
         net.set_train(False)
+        fold_batchnorm(net)  # as eval.py / export.py run it
         x = Tensor(rng.standard_normal((1, 3, args.res, args.res)).astype(np.float32))
 
         def run():

@@ -120,6 +120,7 @@ class CommonConfig:
     multi_scales: List[float] = _f([1.0])
     flip_test: bool = False
     eval_max_images: int = 0
+    fold_bn: bool = True            # eval/test/export run the network with BatchNorm folded into the convs
     # export and deployment: the network input is input_res_test padded to a multiple of 32
     file_format: str = "MINDIR"
     export_name: str = ""           # output file name without suffix; empty: the model name

@@ -41,6 +41,10 @@ def load_detector(cfg, log=print):
         raise CenterDetError(f"{cfg.load_checkpoint_path} does not hold {len(missing)} tensors of this "
                              f"{cfg.backbone} network (first: {missing[0]}); check backbone/use_dcn/num_classes")
     net.set_train(False)
+    if cfg.fold_bn:
+        from centerdet.models.fuse import fold_batchnorm
+
+        fold_batchnorm(net)
     return net
 
 

@@ -1,0 +1,59 @@
+"""Inference only: fold every BatchNorm into the convolution in front of it.
+
+In eval mode BN(conv(x)) = conv'(x) with weights scaled per output channel by γ/√(σ²+ε) and a bias
+β + (b − μ)·γ/√(σ²+ε). MindSpore's CPU BatchNorm kernel costs about five times PyTorch's, and a
+network like CenterFace runs ~60 of them over large maps, so eval.py, test.py and export.py run
+the folded network (the checkpoint keeps its BatchNorm tensors; training never sees this).
+"""
+import numpy as np
+from mindspore import Parameter, Tensor, nn
+
+from centerdet.models.dcn import ModulatedDeformConv2d
+
+CONVS = (nn.Conv2d, nn.Conv2dTranspose, ModulatedDeformConv2d)
+# Attribute pairs of cells that call bn(conv(x)) by name (ResNet's stem and blocks).
+NAMED_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
+
+def _fold(conv, bn, name):
+    gamma, beta, mean, var = (p.asnumpy().astype(np.float64) for p in
+                              (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance))
+    scale = gamma / np.sqrt(var + bn.eps)
+    weight = conv.weight.asnumpy().astype(np.float64)
+    out_axis = 1 if isinstance(conv, nn.Conv2dTranspose) else 0  # Conv2dTranspose: (in, out, kh, kw)
+    shape = [1, 1, 1, 1]
+    shape[out_axis] = -1
+    has_bias = isinstance(conv, ModulatedDeformConv2d) or conv.has_bias
+    bias = conv.bias.asnumpy().astype(np.float64) if has_bias else np.zeros(len(scale))
+    conv.weight.set_data(Tensor((weight * scale.reshape(shape)).astype(np.float32)))
+    folded_bias = Tensor((beta + (bias - mean) * scale).astype(np.float32))
+    if has_bias:
+        conv.bias.set_data(folded_bias)
+    else:
+        conv.bias = Parameter(folded_bias, name=f"{name}.bias")
+        conv.has_bias = True
+
+
+def fold_batchnorm(net):
+    """Fold in place every BatchNorm2d that directly follows a conv; returns how many were folded.
+    Call after loading weights and before the first (graph-compiling) call, with the net in eval mode."""
+    folded = 0
+    for name, cell in list(net.cells_and_names()):
+        if isinstance(cell, nn.SequentialCell):
+            children = list(cell)
+            for i in range(len(children) - 1):
+                if isinstance(children[i], CONVS) and isinstance(children[i + 1], nn.BatchNorm2d):
+                    _fold(children[i], children[i + 1], f"{name}.{i}")
+                    cell[i + 1] = nn.Identity()
+                    folded += 1
+        for conv_attr, bn_attr in NAMED_PAIRS:
+            conv, bn = getattr(cell, conv_attr, None), getattr(cell, bn_attr, None)
+            if isinstance(conv, CONVS) and isinstance(bn, nn.BatchNorm2d):
+                _fold(conv, bn, f"{name}.{conv_attr}")
+                setattr(cell, bn_attr, nn.Identity())
+                folded += 1
+    return folded
+
+
+def count_batchnorm(net):
+    return sum(isinstance(cell, nn.BatchNorm2d) for _, cell in net.cells_and_names())

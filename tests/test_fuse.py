@@ -1,0 +1,37 @@
+"""Folding BatchNorm into the convolutions for inference changes no output."""
+import numpy as np
+import pytest
+
+import centerdet  # noqa: F401
+
+
+@pytest.mark.parametrize("overrides", [{"model": "centerface"}, {"backbone": "resnet18", "use_dcn": "true"},
+                                       {"backbone": "resnet18", "neck": "ida"}],
+                         ids=["centerface", "centernet_dcn", "centernet_ida"])
+def test_folded_network_equals_the_original(overrides):
+    import mindspore as ms
+    from mindspore import Tensor
+
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+    from centerdet.models.fuse import count_batchnorm, fold_batchnorm
+
+    cfg = load_config(None, overrides)
+    ms.set_seed(0)
+    original, folded = build_model(cfg), build_model(cfg)
+    rng = np.random.default_rng(0)
+    same = {p.name: p for p in folded.get_parameters()}
+    for p in original.get_parameters():  # BatchNorm statistics and affines far from identity
+        if p.name.endswith(("gamma", "moving_variance")):
+            p.set_data(Tensor(rng.uniform(0.5, 2.0, p.shape).astype(np.float32)))
+        elif p.name.endswith(("beta", "moving_mean")):
+            p.set_data(Tensor(rng.normal(0, 0.5, p.shape).astype(np.float32)))
+        same[p.name].set_data(Tensor(p.asnumpy()))
+    original.set_train(False)
+    folded.set_train(False)
+    before = count_batchnorm(folded)
+    assert fold_batchnorm(folded) == before > 20 and count_batchnorm(folded) == 0
+    x = Tensor(rng.standard_normal((1, 3, 64, 96)).astype(np.float32))
+    for want, got in zip(original(x), folded(x)):
+        want, got = want.asnumpy(), got.asnumpy()
+        assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
