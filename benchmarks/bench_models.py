@@ -135,8 +135,10 @@ def child(args):
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
-def measure(side, net, what, res, batch, iters, threads):
+def measure(side, net, what, res, batch, iters, threads, torch_isa="default"):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    if side == "torch" and torch_isa != "default":
+        env["ONEDNN_MAX_CPU_ISA"] = torch_isa  # PyTorch's bundled oneDNN reads the same cap
     cmd = [sys.executable, os.path.abspath(__file__), "--child", side, "--net", net, "--what", what, "--res", str(res),
            "--batch", str(batch), "--iters", str(iters), "--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -154,6 +156,8 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--torch_isa", default="default",
+                   help="ONEDNN_MAX_CPU_ISA for the PyTorch side (e.g. AVX2, the cap MindSpore runs under here)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round (smoke test)")
     p.add_argument("--child", choices=("ms", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
@@ -167,7 +171,8 @@ def main():
     if args.quick:
         args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "64", 64, 2, 1, 1
     print(f"threads: MindSpore OMP_NUM_THREADS={args.threads}, PyTorch torch.set_num_threads({args.threads}); "
-          f"{args.rounds} alternating rounds, median of {args.iters} runs each")
+          f"oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), PyTorch "
+          f"{args.torch_isa}; {args.rounds} alternating rounds, median of {args.iters} runs each")
     jobs = [(what, res, batch) for what, res, batch in
             [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]]
     print("| network | measure | MindSpore ms | PyTorch ms | ratio (MS/PT) | MS compile s | MS peak RSS MB | PT peak RSS MB | RSS ratio |")
@@ -177,7 +182,7 @@ def main():
             best = {"ms": None, "torch": None}
             for _ in range(args.rounds):
                 for side in ("ms", "torch"):
-                    r = measure(side, net, what, res, batch, args.iters, args.threads)
+                    r = measure(side, net, what, res, batch, args.iters, args.threads, args.torch_isa)
                     if best[side] is None or r["ms"] < best[side]["ms"]:
                         best[side] = r
             m, t = best["ms"], best["torch"]

@@ -95,3 +95,36 @@ def test_encode_decode_round_trip_gives_perfect_coco_ap(tmp_path):
     metrics = evaluate(str(tmp_path / "annotations" / "val.json"), results, log=None)
     assert metrics["AP"] == pytest.approx(1.0) and metrics["AP50"] == pytest.approx(1.0)
     assert metrics["AR100"] == pytest.approx(1.0)
+
+
+def test_max_filter_equals_scipy_and_topk_equals_a_full_sort():
+    from scipy.ndimage import maximum_filter
+
+    from centerdet.decode import max_filter, peak_nms, topk
+
+    rng = np.random.default_rng(5)
+    for shape, kernel in (((3, 17, 23), 3), ((2, 9, 8), 5), ((1, 1, 4), 3)):
+        heat = rng.random(shape).astype(np.float32)
+        heat[0, 0, :2] = 0.5  # a plateau: equal neighbours are both peaks
+        want = maximum_filter(heat, size=(1, kernel, kernel), mode="constant", cval=-np.inf)
+        assert np.array_equal(max_filter(heat, kernel), want)
+        peaks = peak_nms(heat, kernel)
+        for k in (1, 5, 40):  # fewer or more positive peaks than k
+            scores, cls, ys, xs = topk(peaks, k)
+            order = np.argsort(-peaks.reshape(-1), kind="stable")[:min(k, peaks.size)]
+            assert np.array_equal(scores, peaks.reshape(-1)[order])
+            assert np.array_equal(peaks[cls, ys, xs], scores)
+
+
+def test_peak_topk_equals_topk_of_peak_nms():
+    from centerdet.decode import peak_nms, peak_topk, topk
+
+    rng = np.random.default_rng(6)
+    # k 3 and 100: the bound from the first eighth is used; 50 on the small map: too few peaks
+    # there, no bound; 2000: more than all peaks, the zero cells fill in.
+    for shape, k in (((4, 20, 30), 3), ((4, 20, 30), 50), ((4, 20, 30), 2000), ((80, 48, 48), 100)):
+        heat = rng.random(shape).astype(np.float32)
+        fast, slow = peak_topk(heat, k), topk(peak_nms(heat), k)
+        assert np.array_equal(fast[0], slow[0])
+        if k <= 100:
+            assert all(np.array_equal(a, b) for a, b in zip(fast[1:], slow[1:]))

@@ -1,0 +1,40 @@
+"""The benchmark scripts keep working: each runs at tiny sizes and prints its table."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def _bench(name, *args):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.torch
+def test_bench_models_prints_ratios_against_pytorch():
+    pytest.importorskip("torch")
+    out = _bench("bench_models.py", "--quick", "--nets", "centerface")
+    rows = [line for line in out.splitlines() if line.startswith("| CenterFace")]
+    assert len(rows) == 2  # forward and train step
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        ms_time, pt_time, ratio = float(cells[2]), float(cells[3]), float(cells[4])
+        # the times are printed to 0.1 ms, the ratio from the unrounded ones
+        assert ms_time > 0 and pt_time > 0 and abs(ratio - ms_time / pt_time) <= 0.05 * ratio
+
+
+def test_bench_post_loop_and_vectorised_widerface_agree():
+    out = _bench("bench_post.py", "--quick")
+    assert "decode + soft-NMS, centernet" in out and "COCO evaluation" in out
+    assert "equal in both" in out
+
+
+def test_bench_data_and_end_to_end_and_deploy_run():
+    assert "pipeline / train" in _bench("bench_data.py", "--quick")
+    assert "| CenterFace" in _bench("bench_end_to_end.py", "--quick")
+    assert "| centerface | 64²" in _bench("bench_deploy.py", "--model", "centerface", "--res", "64", "--images", "1")
