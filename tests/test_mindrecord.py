@@ -131,3 +131,25 @@ def test_pipeline_batches_have_consistent_targets(tiny_coco, tmp_path):
             assert hm[b, :, y, x].max() == pytest.approx(1.0)
             assert wh[b, k].min() > 0 and 0 <= reg[b, k].min() and reg[b, k].max() < 1
     assert np.isfinite(image).all() and 0 <= hm.min() and hm.max() <= 1
+
+
+def test_other_ranks_wait_for_rank_0_and_never_convert(tiny_coco, tmp_path):
+    import threading
+
+    from centerdet.engine.trainer import prepare_mindrecord
+
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    cfg = load_config(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "centernet_synthetic.yaml"),
+                      {"data_dir": str(root), "mindrecord_dir": str(tmp_path / "mr")})
+    lines = []
+    # Rank 0's conversion lands while rank 1 polls.
+    late = threading.Timer(0.3, lambda: convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, log=lambda s: None))
+    late.start()
+    files = prepare_mindrecord(cfg, log=lines.append, rank=1, poll_seconds=0.05)
+    late.join()
+    assert files == find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix) and files
+    assert "waiting for rank 0" in lines[0] and "rank 1: reading 1 MindRecord" in lines[-1]
+    assert not any("converting" in line for line in lines)
+    # Arriving after rank 0 finished: no wait, same files.
+    lines.clear()
+    assert prepare_mindrecord(cfg, log=lines.append, rank=1) == files and len(lines) == 1

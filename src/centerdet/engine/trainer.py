@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from centerdet.data.coco import split_paths
-from centerdet.data.mindrecord import convert, convert_faces, find_mindrecord
+from centerdet.data.mindrecord import converter_for, find_mindrecord
 from centerdet.data.pipeline import create_train_dataset
 from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights, restore_training
 from centerdet.engine.lr import build_lr
@@ -24,6 +24,8 @@ def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
         raise CenterDetError("config key 'mindrecord_dir' is empty: set it to where MindRecord files are "
                              "(or should be written)")
     files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    if rank != 0 and files:
+        log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from {cfg.mindrecord_dir}")
     if files:
         return files
     if rank != 0:
@@ -35,13 +37,14 @@ def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
             if waited % 60 < poll_seconds:
                 log(f"rank {rank}: still waiting for the MindRecord conversion ({fmt_duration(waited)})")
             files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+        log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from {cfg.mindrecord_dir}")
         return files
     if not cfg.data_dir:
         raise CenterDetError(f"no MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir} and 'data_dir' "
                              f"is empty: convert a dataset first (scripts/convert_dataset_to_mindrecord.sh)")
     ann, img_dir = split_paths(cfg, "train")
     log(f"no MindRecord in {cfg.mindrecord_dir}: converting {ann} first (done once)")
-    (convert_faces if cfg.model == "centerface" else convert)(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
+    converter_for(cfg.model)(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
     return find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
 
 
