@@ -5,7 +5,9 @@ field's type; anything else is a one-line error naming the key. Values on the co
 parsed as YAML scalars/lists (``--multi_scales [0.5,1.0]``, ``--visual_image true``).
 """
 import dataclasses
+import math
 import os
+import sys
 import typing
 from typing import List
 
@@ -226,14 +228,19 @@ def _check(key, value, tp):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             # PyYAML (YAML 1.1) reads '2e-3' (no dot) as text; accept what Python reads as a number.
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise CenterDetError(f"config key '{key}' must be a finite number, got {value!r}")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -301,6 +308,8 @@ def _read_yaml(path):
             data = yaml.safe_load(f) or {}
     except yaml.YAMLError as exc:
         raise CenterDetError(f"config file is not valid YAML: {path} ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise CenterDetError(f"config file is not UTF-8 text: {path} (byte {exc.start})") from None
     if not isinstance(data, dict):
         raise CenterDetError(f"config file must hold a mapping of key: value, got {type(data).__name__}: {path}")
     return data
@@ -312,6 +321,11 @@ def parse_overrides(argv):
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if arg in ("-h", "--help"):
+            # The entry script's docstring is its usage text (train.py, eval.py, centerdet.data.convert...).
+            doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
+            print(doc.strip() or "usage: [--config FILE] [--key value ...] (keys: default_config.yaml)")
+            sys.exit(0)
         if not arg.startswith("--") or arg == "--":
             raise CenterDetError(f"unexpected argument {arg!r}; options look like --key value")
         if "=" in arg:
@@ -342,7 +356,7 @@ def load_config(config_path=None, overrides=None, model=None):
     file_values = _read_yaml(config_path) if config_path else {}
     overrides = dict(overrides or {})
     name = overrides.get("model") or file_values.get("model") or model or "centernet"
-    if name not in SCHEMAS:
+    if not isinstance(name, str) or name not in SCHEMAS:
         raise CenterDetError(f"config key 'model' must be one of {list(SCHEMAS)}, got {name!r}")
     cfg = SCHEMAS[name]()
     cfg.model = name

@@ -35,23 +35,51 @@ class CocoImage:
     crowd: np.ndarray = field(default_factory=lambda: np.zeros((0,), bool))
 
 
+def _short(value, limit=60):
+    """repr of a json value cut to ``limit`` characters, for one-line messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _require(entry, keys, path, what):
+    if not isinstance(entry, dict):
+        raise CenterDetError(f"{path}: every {what} must be a json object, got {type(entry).__name__} "
+                             f"{_short(entry)}")
     for key in keys:
         if key not in entry:
-            ident = entry.get("id", "?") if isinstance(entry, dict) else "?"
-            raise CenterDetError(f"{path}: {what} id {ident} has no '{key}' field")
+            raise CenterDetError(f"{path}: {what} id {entry.get('id', '?')} has no '{key}' field")
 
 
-def _clean_box(bbox, width, height, stats):
-    """xywh → clipped xyxy, or None when nothing of positive size is left inside the image."""
-    x, y, w, h = (float(v) for v in bbox)
+def _int_field(entry, key, path, what):
+    """``entry[key]`` as an int, or an error naming the file, the entry and the field."""
+    try:
+        return int(entry[key])
+    except (TypeError, ValueError, OverflowError):
+        raise CenterDetError(f"{path}: {what} id {_short(entry.get('id', '?'))} has '{key}' {_short(entry[key])}; "
+                             "expected an integer") from None
+
+
+def _lookup(mapping, key):
+    """``mapping.get(key)``, None for keys json can give that are not hashable (lists, objects)."""
+    try:
+        return mapping.get(key)
+    except TypeError:
+        return None
+
+
+def _clean_box(xywh, width, height, stats):
+    """xywh → clipped xyxy, or None when nothing of positive size is left inside the image (also
+    once stored as float32, which is what the caller keeps)."""
+    x, y, w, h = xywh
     if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
         stats.dropped += 1
         return None
     x1, y1, x2, y2 = x, y, x + w, y + h
     cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
     cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
-    if cx2 - cx1 <= 0 or cy2 - cy1 <= 0:
+    with np.errstate(over="ignore"):
+        f32 = np.array([cx1, cy1, cx2, cy2], np.float32)
+    if not np.isfinite(f32).all() or f32[2] <= f32[0] or f32[3] <= f32[1]:
         stats.dropped += 1
         return None
     if (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2):
@@ -74,46 +102,66 @@ class CocoDataset:
         for key in ("images", "categories"):
             if key not in data:
                 raise CenterDetError(f"{ann_file}: missing top-level key '{key}'")
-        cats = data["categories"]
-        for c in cats:
+        for key in ("images", "categories", "annotations"):
+            if key in data and not isinstance(data[key], list):
+                raise CenterDetError(f"{ann_file}: top-level '{key}' must be a list, got {type(data[key]).__name__}")
+        cats = {}
+        for c in data["categories"]:
             _require(c, ("id", "name"), ann_file, "category")
-        cats = sorted(cats, key=lambda c: c["id"])
+            cid = _int_field(c, "id", ann_file, "category")
+            if cid in cats:
+                raise CenterDetError(f"{ann_file}: category id {cid} is listed twice; give every category "
+                                     "one unique id")
+            cats[cid] = str(c["name"])
         if not cats:
             raise CenterDetError(f"{ann_file}: 'categories' is empty")
-        self.cat_ids = [int(c["id"]) for c in cats]
-        self.class_names = [str(c["name"]) for c in cats]
+        self.cat_ids = sorted(cats)
+        self.class_names = [cats[cid] for cid in self.cat_ids]
         self.cat_to_label = {cid: i for i, cid in enumerate(self.cat_ids)}
         self.stats = BoxStats()
 
         images = {}
         for im in data["images"]:
             _require(im, ("id", "file_name", "width", "height"), ann_file, "image")
-            images[int(im["id"])] = CocoImage(int(im["id"]), str(im["file_name"]), int(im["width"]),
-                                              int(im["height"]))
+            image_id = _int_field(im, "id", ann_file, "image")
+            if image_id in images:
+                raise CenterDetError(f"{ann_file}: image id {image_id} is listed twice; give every image "
+                                     "one unique id")
+            images[image_id] = CocoImage(image_id, str(im["file_name"]), _int_field(im, "width", ann_file, "image"),
+                                         _int_field(im, "height", ann_file, "image"))
         per_image = {}
         for ann in data.get("annotations", []):
             _require(ann, ("id", "image_id", "category_id", "bbox"), ann_file, "annotation")
-            if ann["category_id"] not in self.cat_to_label:
+            label = _lookup(self.cat_to_label, ann["category_id"])
+            if label is None:
                 raise CenterDetError(f"{ann_file}: annotation id {ann['id']} has category_id "
-                                     f"{ann['category_id']}, which is not in 'categories'")
-            image = images.get(int(ann["image_id"]))
+                                     f"{_short(ann['category_id'])}, which is not in 'categories' "
+                                     f"{_short(self.cat_ids)}")
+            image = images.get(_int_field(ann, "image_id", ann_file, "annotation"))
             if image is None:
                 raise CenterDetError(f"{ann_file}: annotation id {ann['id']} refers to image_id "
                                      f"{ann['image_id']}, which is not in 'images'")
             bbox = ann["bbox"]
             if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
                 raise CenterDetError(f"{ann_file}: annotation id {ann['id']} bbox must be [x, y, w, h]")
-            box = _clean_box(bbox, image.width, image.height, self.stats)
+            try:
+                xywh = [float(v) for v in bbox]
+            except (TypeError, ValueError, OverflowError):
+                raise CenterDetError(f"{ann_file}: annotation id {ann['id']} bbox {_short(bbox)} must be 4 numbers "
+                                     "[x, y, w, h]") from None
+            box = _clean_box(xywh, image.width, image.height, self.stats)
             if box is None:
                 continue
             crowd = bool(ann.get("iscrowd", 0))
             self.stats.crowd += crowd
-            per_image.setdefault(image.id, []).append((box, self.cat_to_label[ann["category_id"]], crowd))
+            per_image.setdefault(image.id, []).append((box, label, crowd))
         for image_id, items in per_image.items():
             im = images[image_id]
             im.boxes = np.array([b for b, _, _ in items], np.float32).reshape(-1, 4)
             im.labels = np.array([lab for _, lab, _ in items], np.int32)
             im.crowd = np.array([c for _, _, c in items], bool)
+        # Images left without a box (none annotated, or all dropped): skipped for training, counted.
+        self.num_without_boxes = sum(1 for im in images.values() if not len(im.boxes))
         self.images = [images[i] for i in sorted(images)
                        if not require_annotations or len(images[i].boxes)]
 

@@ -1,4 +1,4 @@
-"""CLI: convert a COCO-format split to MindRecord.
+"""CLI: convert a dataset split to MindRecord (COCO boxes, or faces with landmarks for a CenterFace config).
 
 python -m centerdet.data.convert --coco_data_dir DIR --mindrecord_dir OUT [--mindrecord_prefix P]
                                  [--config FILE] [--split train] [--key value ...]
@@ -8,7 +8,7 @@ import sys
 
 from centerdet.config import config_from_argv
 from centerdet.data.coco import split_paths
-from centerdet.data.mindrecord import convert
+from centerdet.data.mindrecord import converter_for
 from centerdet.errors import CenterDetError, cli_main
 
 
@@ -27,7 +27,7 @@ def main(argv=None):
     argv = ["--data_dir" if a == "--coco_data_dir" else a for a in argv]
     cfg = config_from_argv(argv)
     ann, img_dir = split_paths(cfg, split)
-    convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards)
+    converter_for(cfg.model)(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
     written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
-        f"images; {dataset.stats.summary()}")
+        f"images and {dataset.num_without_boxes} images without annotations; {dataset.stats.summary()}")
     return written, skipped
 
 
@@ -174,5 +174,11 @@ def convert_faces(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
     written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
-        f"images; {stats.summary()}")
+        f"images and {dataset.num_without_boxes} images without faces; {stats.summary()}")
     return written, skipped
+
+
+def converter_for(model):
+    """The converter whose rows the model's training pipeline unpacks: faces with landmarks for
+    CenterFace, boxes with labels for CenterNet."""
+    return convert_faces if model == "centerface" else convert

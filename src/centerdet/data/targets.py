@@ -8,10 +8,10 @@ from centerdet.geometry import draw_gaussian, gaussian_radius
 
 def _splat(heat, box, min_overlap):
     """Draw a box's gaussian on ``heat``; returns (width, height, centre, integer centre) or None for a
-    box without area."""
+    box without area (or with NaN / inf coordinates, e.g. from a MindRecord written by another tool)."""
     x1, y1, x2, y2 = (float(v) for v in box)
     bw, bh = x2 - x1, y2 - y1
-    if bw <= 0 or bh <= 0:
+    if not (math.isfinite(bw) and math.isfinite(bh) and bw > 0 and bh > 0):
         return None
     radius = max(0, int(gaussian_radius(math.ceil(bh), math.ceil(bw), min_overlap)))
     ct = np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0], np.float32)
@@ -87,8 +87,10 @@ def encode_centerface(boxes, landmarks, visible, out_size, max_objs, min_overlap
         ind[k] = ct_int[1] * out_w + ct_int[0]
         mask[k] = 1.0
         wh_weight[k] = face_box_weight(bw * bh)
-        vis = np.repeat(np.asarray(visible[k], bool), 2)
         rel = (np.asarray(landmarks[k], np.float64) - ct_int) / (bw, bh)
+        # A box only a few float32 ulps wide would give offsets that overflow float32: not a target.
+        with np.errstate(over="ignore", invalid="ignore"):
+            vis = np.repeat(np.asarray(visible[k], bool) & np.isfinite(rel.astype(np.float32)).all(axis=1), 2)
         lm[k] = np.where(vis, rel.reshape(10), 0.0)
         lm_mask[k] = vis
     return {"hm": hm, "wh": wh, "reg": reg, "ind": ind, "mask": mask,

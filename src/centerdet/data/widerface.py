@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from centerdet.data.coco import BoxStats
+from centerdet.data.coco import BoxStats, _int_field, _lookup
 from centerdet.errors import CenterDetError
 from centerdet.fileio import read_json, write_bytes, write_json, write_text
 
@@ -57,16 +57,21 @@ def _face_image(file_name, width, height, faces):
 
 
 def _keep_box(xywh, stats):
-    """False (and counted) for boxes the file gives with no area; such faces are dropped."""
-    if not np.isfinite(xywh).all() or xywh[2] <= 0 or xywh[3] <= 0:
+    """False (and counted) for boxes the file gives with no area, also once stored as float32 corners
+    (a huge x overflows, a tiny w vanishes next to a large x); such faces are dropped."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        x1, y1, x2, y2 = np.array([xywh[0], xywh[1], xywh[0] + xywh[2], xywh[1] + xywh[3]], np.float32)
+    if (not np.isfinite(xywh).all() or xywh[2] <= 0 or xywh[3] <= 0
+            or not np.isfinite([x1, y1, x2, y2]).all() or x2 <= x1 or y2 <= y1):
         stats.dropped += 1
         return False
     return True
 
 
 def _clean_landmarks(points, visible):
-    """Missing or non-finite points become (0, 0), not visible."""
-    visible = visible & np.isfinite(points).all(axis=1)
+    """Missing or non-finite points (also once stored as float32) become (0, 0), not visible."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        visible = visible & np.isfinite(points.astype(np.float32)).all(axis=1)
     return np.where(visible[:, None], points, 0.0), visible
 
 
@@ -101,7 +106,7 @@ def _parse_header(rest, path, lineno):
     if not parts:
         raise CenterDetError(f"{path}:{lineno}: '#' line without an image name; "
                              "write '# event/image.jpg' before the image's faces")
-    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+    if len(parts) == 3 and parts[1].isdecimal() and parts[2].isdecimal():
         return parts[0], int(parts[1]), int(parts[2])
     return rest.strip(), 0, 0
 
@@ -129,26 +134,33 @@ def read_label_txt(path, stats=None):
     stats = BoxStats() if stats is None else stats
     if not os.path.isfile(path):
         raise CenterDetError(f"annotation file not found: {path}")
+    if os.path.getsize(path) == 0:
+        raise CenterDetError(f"annotation file is empty (0 bytes): {path}")
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            lines = f.readlines()
+    except UnicodeDecodeError as exc:
+        raise CenterDetError(f"annotation file is not UTF-8 text: {path} (byte {exc.start}); "
+                             "is this a RetinaFace label.txt?") from None
     images, seen, current = [], {}, None
-    with open(path, "r", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            if line.startswith("#"):
-                name, width, height = _parse_header(line[1:], path, lineno)
-                if name in seen:
-                    raise CenterDetError(f"{path}:{lineno}: image '{name}' is listed twice (first at line "
-                                         f"{seen[name]}); merge its faces under one '#' line")
-                seen[name] = lineno
-                current = (name, width, height, [])
-                images.append(current)
-                continue
-            if current is None:
-                raise CenterDetError(f"{path}:{lineno}: face line before any '# event/image.jpg' line; "
-                                     "is this a RetinaFace label.txt?")
-            xywh, points, visible = _parse_face(line, path, lineno)
-            if _keep_box(xywh, stats):
-                current[3].append((xywh, points, visible))
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            name, width, height = _parse_header(line[1:], path, lineno)
+            if name in seen:
+                raise CenterDetError(f"{path}:{lineno}: image '{name}' is listed twice (first at line "
+                                     f"{seen[name]}); merge its faces under one '#' line")
+            seen[name] = lineno
+            current = (name, width, height, [])
+            images.append(current)
+            continue
+        if current is None:
+            raise CenterDetError(f"{path}:{lineno}: face line before any '# event/image.jpg' line; "
+                                 "is this a RetinaFace label.txt?")
+        xywh, points, visible = _parse_face(line, path, lineno)
+        if _keep_box(xywh, stats):
+            current[3].append((xywh, points, visible))
     return [_face_image(*im) for im in images]
 
 
@@ -189,7 +201,7 @@ def _json_face(ann, path):
     try:
         xywh = np.array(bbox, np.float64)
         triples = np.array(kps, np.float64).reshape(NUM_LANDMARKS, 3)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise CenterDetError(f"{path}: annotation id {ann['id']} has non-numeric bbox or keypoints") from None
     points, visible = _clean_landmarks(triples[:, :2], triples[:, 2] > 0)
     return xywh, points, visible
@@ -205,17 +217,23 @@ def read_keypoint_json(path, stats=None):
     data = read_json(path, "annotation file")
     if not isinstance(data, dict) or "images" not in data:
         raise CenterDetError(f"{path}: expected a COCO-style json object with 'images' and 'annotations'")
+    for key in ("images", "annotations"):
+        if key in data and not isinstance(data[key], list):
+            raise CenterDetError(f"{path}: top-level '{key}' must be a list, got {type(data[key]).__name__}")
     images, names = {}, set()
     for im in data["images"]:
         _require(im, ("id", "file_name", "width", "height"), path, "image")
-        if im["id"] in images or im["file_name"] in names:
+        if isinstance(im["id"], (list, dict)):
+            raise CenterDetError(f"{path}: image id {im['id']!r} must be a number or a string")
+        if im["id"] in images or str(im["file_name"]) in names:
             raise CenterDetError(f"{path}: image id {im['id']} ('{im['file_name']}') is listed twice; "
                                  "give every image one unique id and file_name")
-        images[im["id"]] = (str(im["file_name"]), int(im["width"]), int(im["height"]), [])
-        names.add(im["file_name"])
+        images[im["id"]] = (str(im["file_name"]), _int_field(im, "width", path, "image"),
+                            _int_field(im, "height", path, "image"), [])
+        names.add(str(im["file_name"]))
     for ann in data.get("annotations", []):
         _require(ann, ("id", "image_id", "bbox"), path, "annotation")
-        if ann["image_id"] not in images:
+        if _lookup(images, ann["image_id"]) is None:
             raise CenterDetError(f"{path}: annotation id {ann['id']} refers to image_id {ann['image_id']}, "
                                  "which is not in 'images'")
         face = _json_face(ann, path)
@@ -300,6 +318,8 @@ class FaceDataset:
         self.stats = BoxStats()
         images = [clean_faces(im, im.width, im.height, self.stats) if im.width > 0 and im.height > 0 else im
                   for im in read_face_annotations(ann_file, self.stats)]
+        # Images left without a face (none annotated, or all dropped): skipped for training, counted.
+        self.num_without_boxes = sum(1 for im in images if not len(im.boxes))
         self.images = [im for im in images if not require_faces or len(im.boxes)]
 
     def __len__(self):

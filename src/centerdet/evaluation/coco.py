@@ -134,18 +134,48 @@ def _check_gt(dataset, source):
     for key in ("images", "categories"):
         if not isinstance(dataset.get(key), list):
             raise CenterDetError(f"{source}: missing or invalid top-level list '{key}'")
+    if not isinstance(dataset.get("annotations", []), list):
+        raise CenterDetError(f"{source}: invalid top-level list 'annotations'")
+    for key in ("images", "categories"):
+        for entry in dataset[key]:
+            if not isinstance(entry, dict) or not _is_id(entry.get("id")):
+                raise CenterDetError(f"{source}: every entry of '{key}' must be a json object with an "
+                                     f"integer 'id', got {str(entry)[:60]!r}")
     seen = set()
     for ann in dataset.get("annotations", []):
+        if not isinstance(ann, dict):
+            raise CenterDetError(f"{source}: every annotation must be a json object, got {str(ann)[:60]!r}")
         for key in ("id", "image_id", "category_id", "bbox"):
             if key not in ann:
                 raise CenterDetError(f"{source}: an annotation has no '{key}' field "
                                      f"(annotation id {ann.get('id', '?')})")
+        # NaN boxes pass: the reader drops and counts them, pycocotools scores them as never matched.
+        if (not all(_is_id(ann[k]) for k in ("id", "image_id", "category_id"))
+                or not _is_box(ann["bbox"], finite=False)):
+            raise CenterDetError(f"{source}: annotation id {ann['id']!r} needs integer id, image_id and "
+                                 f"category_id and a bbox of 4 numbers, got bbox {str(ann['bbox'])[:60]}")
         # COCOeval marks "unmatched" with id 0 and indexes annotations by id.
         if ann["id"] == 0 or ann["id"] in seen:
             reason = "0 (reserved by COCOeval)" if ann["id"] == 0 else "a duplicate"
             raise CenterDetError(f"{source}: annotation id {ann['id']} is {reason}; "
                                  f"ids must be unique and non-zero")
         seen.add(ann["id"])
+
+
+def _is_id(value):
+    """An id pycocotools can index and compare: an int (or integral float), or a string."""
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _is_number(value, finite=True):
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and (not finite or math.isfinite(value)))
+
+
+def _is_box(value, finite=True):
+    return isinstance(value, (list, tuple)) and len(value) == 4 and all(_is_number(v, finite) for v in value)
 
 
 def _load_results(results):
@@ -169,14 +199,19 @@ def _check_results(results, gt):
     for i, r in enumerate(results):
         if not isinstance(r, dict) or any(k not in r for k in _RESULT_KEYS):
             raise CenterDetError(f"result #{i} must be a dict with keys {', '.join(_RESULT_KEYS)}")
+        if not _is_id(r["image_id"]) or not _is_id(r["category_id"]):
+            raise CenterDetError(f"result #{i} image_id and category_id must be integer ids, got "
+                                 f"{r['image_id']!r} and {r['category_id']!r}")
+        if not _is_number(r["score"]):
+            raise CenterDetError(f"result #{i} score must be a finite number, got {r['score']!r}")
         if r["image_id"] not in image_ids:
             raise CenterDetError(f"result #{i} has image_id {r['image_id']!r}, "
                                  f"which is not in the ground truth")
         if r["category_id"] not in cat_ids:
             raise CenterDetError(f"result #{i} has category_id {r['category_id']!r}, which is not "
                                  f"in the ground truth categories {sorted(cat_ids)}")
-        if not isinstance(r["bbox"], (list, tuple)) or len(r["bbox"]) != 4:
-            raise CenterDetError(f"result #{i} bbox must be [x, y, w, h], got {r['bbox']!r}")
+        if not _is_box(r["bbox"]):
+            raise CenterDetError(f"result #{i} bbox must be [x, y, w, h] of finite numbers, got {r['bbox']!r}")
 
 
 def _check_image_ids(image_ids, gt):

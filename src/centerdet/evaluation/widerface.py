@@ -97,6 +97,8 @@ def _boxes(value):
         return np.zeros((0, 4))
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"a face_bbx_list entry has shape {boxes.shape}, expected (m, 4)")
+    if not np.isfinite(boxes).all():
+        raise ValueError("a face_bbx_list entry holds NaN or inf")
     return boxes
 
 
