@@ -153,3 +153,31 @@ def test_other_ranks_wait_for_rank_0_and_never_convert(tiny_coco, tmp_path):
     # Arriving after rank 0 finished: no wait, same files.
     lines.clear()
     assert prepare_mindrecord(cfg, log=lines.append, rank=1) == files and len(lines) == 1
+
+
+def test_mindrecord_of_another_annotation_file_is_refused(tiny_coco, tmp_path):
+    from centerdet.engine.trainer import prepare_mindrecord
+
+    root, ann, img_dir = copy_split(tiny_coco, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    cfg_path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "centernet_synthetic.yaml")
+    mr = str(tmp_path / "mr")
+    cfg = load_config(cfg_path, {"data_dir": str(root), "mindrecord_dir": mr})
+    files = prepare_mindrecord(cfg, log=lambda s: None)
+    assert prepare_mindrecord(cfg, log=lambda s: None) == files
+    # Same MindRecord folder, another data set: an error, not a silent run on the old data.
+    moved = load_config(cfg_path, {"data_dir": str(other), "mindrecord_dir": mr})
+    with pytest.raises(CenterDetError, match=r"was converted from .*/coco/annotations/train\.json, not from the "
+                                             r"configured .*/other/annotations/train\.json: delete"):
+        prepare_mindrecord(moved, log=lambda s: None)
+    # The annotation file edited after the conversion.
+    data = json.loads(open(ann).read())
+    data["annotations"] = data["annotations"][:-1]
+    with open(ann, "w") as f:
+        json.dump(data, f)
+    with pytest.raises(CenterDetError, match="changed after the conversion"):
+        prepare_mindrecord(cfg, log=lambda s: None)
+    # Files converted by other tools carry no record: used as they are. So are they without data_dir.
+    os.unlink(os.path.join(mr, f".{cfg.mindrecord_prefix}.source.json"))
+    assert prepare_mindrecord(moved, log=lambda s: None) == files

@@ -5,6 +5,7 @@ Files are first written into a hidden temporary folder next to the destination a
 place only after the writer commits, so an interrupted conversion never leaves files that a later
 run could mistake for a complete dataset.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -36,6 +37,39 @@ def shard_files(mindrecord_dir, prefix, shards):
 
 def _incomplete_marker(mindrecord_dir, prefix):
     return os.path.join(mindrecord_dir, f".{prefix}.incomplete")
+
+
+def _source_record(mindrecord_dir, prefix):
+    return os.path.join(mindrecord_dir, f".{prefix}.source.json")
+
+
+def _describe_source(ann_file):
+    st = os.stat(ann_file)
+    return {"annotations": os.path.realpath(ann_file), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def check_source(mindrecord_dir, prefix, ann_file):
+    """Refuse MindRecord files converted from another annotation file than ``ann_file`` (or from an
+    earlier version of it): training would silently use the old data. Files without a source record
+    (converted elsewhere) and annotation files that do not exist here are not checked."""
+    record = _source_record(mindrecord_dir, prefix)
+    if not os.path.isfile(record) or not os.path.isfile(ann_file):
+        return
+    try:
+        with open(record, encoding="utf-8") as f:
+            was = json.load(f)
+        now = _describe_source(ann_file)
+        same_file = was["annotations"] == now["annotations"]
+        unchanged = (was["size"], was["mtime_ns"]) == (now["size"], now["mtime_ns"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    fix = f"delete {mindrecord_dir}/{prefix}* to convert again, or set another mindrecord_dir"
+    if not same_file:
+        raise CenterDetError(f"MindRecord '{prefix}' in {mindrecord_dir} was converted from {was['annotations']}, "
+                             f"not from the configured {now['annotations']}: {fix}")
+    if not unchanged:
+        raise CenterDetError(f"MindRecord '{prefix}' in {mindrecord_dir} is older than {now['annotations']}, "
+                             f"which changed after the conversion: {fix}")
 
 
 def find_mindrecord(mindrecord_dir, prefix):
@@ -77,10 +111,12 @@ def _bytes_on_disk(paths):
     return sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
 
 
-def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source="", needed_bytes=0):
+def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source="", needed_bytes=0,
+                  ann_file=None):
     """Write ``samples`` (an iterable of (image path, image id, pack(height, width) -> flat float32
     annotation)) all-or-nothing; unreadable images are skipped and printed. Returns (written, skipped).
-    ``needed_bytes`` (about the images' size) is checked against the free space first."""
+    ``needed_bytes`` (about the images' size) is checked against the free space first; ``ann_file``
+    is recorded beside the files for check_source."""
     from mindspore.mindrecord import FileWriter
 
     ensure_writable_dir(mindrecord_dir, "mindrecord_dir")
@@ -112,6 +148,9 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
         if written == 0:
             raise CenterDetError(f"no readable image among the {skipped} annotated images under {source}")
         writer.commit()
+        if ann_file:
+            with open(_source_record(tmp_dir, prefix), "w", encoding="utf-8") as f:
+                json.dump(_describe_source(ann_file), f)
         # Several files move into place one by one; the marker makes a kill in between leave
         # nothing that find_mindrecord would take as a finished conversion.
         marker = _incomplete_marker(mindrecord_dir, prefix)
@@ -132,7 +171,8 @@ def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
         raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
     samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(im)) for im in dataset.images)
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
-    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed,
+                                     ann_file=ann_file)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images and {dataset.num_without_boxes} images without annotations; {dataset.stats.summary()}")
     return written, skipped
@@ -172,7 +212,8 @@ def convert_faces(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print
 
     samples = ((dataset.image_path(im), i, pack(im)) for i, im in enumerate(dataset.images))
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
-    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed)
+    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed,
+                                     ann_file=ann_file)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images and {dataset.num_without_boxes} images without faces; {stats.summary()}")
     return written, skipped

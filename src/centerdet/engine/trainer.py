@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from centerdet.data.coco import split_paths
-from centerdet.data.mindrecord import converter_for, find_mindrecord
+from centerdet.data.mindrecord import check_source, converter_for, find_mindrecord
 from centerdet.data.pipeline import create_train_dataset
 from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights, restore_training
 from centerdet.engine.lr import build_lr
@@ -24,6 +24,8 @@ def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
         raise CenterDetError("config key 'mindrecord_dir' is empty: set it to where MindRecord files are "
                              "(or should be written)")
     files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    if files and cfg.data_dir:
+        check_source(cfg.mindrecord_dir, cfg.mindrecord_prefix, split_paths(cfg, "train")[0])
     if rank != 0 and files:
         log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from {cfg.mindrecord_dir}")
     if files:
