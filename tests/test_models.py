@@ -77,3 +77,11 @@ def test_centernet_outputs_at_stride_4(mode, neck):
     np.testing.assert_allclose(net.hm[-1].bias.asnumpy(), -2.19, rtol=1e-6)
     # Regression heads start near zero (N(0, 0.001) weights, zero bias).
     assert np.abs(wh.asnumpy()).max() < 0.5
+
+
+def test_zero_border_is_numpy_pad(mode):
+    from centerdet.models.backbones.resnet import zero_border
+
+    x = np.random.default_rng(0).random((2, 3, 5, 4)).astype(np.float32)
+    got = zero_border(Tensor(x)).asnumpy()
+    assert np.array_equal(got, np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))))

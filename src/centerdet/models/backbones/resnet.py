@@ -64,6 +64,15 @@ class Bottleneck(nn.Cell):
         return self.relu(out + identity)
 
 
+def zero_border(x):
+    """``x`` (N, C, H, W) with one pixel of zeros around it."""
+    n, c, h, w = x.shape
+    rows = ops.zeros((n, c, 1, w), x.dtype)
+    x = ops.concat((rows, x, rows), 2)
+    cols = ops.zeros((n, c, h + 2, 1), x.dtype)
+    return ops.concat((cols, x, cols), 3)
+
+
 class ResNet(nn.Cell):
     def __init__(self, block, layers, all_levels=False):
         super().__init__()
@@ -72,10 +81,10 @@ class ResNet(nn.Cell):
                                weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
         self.bn1 = bn(64)
         self.relu = nn.ReLU()
-        # The 3×3/2 max pool over 1 px of padding, as zero padding + an unpadded pool: its input is
-        # post-ReLU (≥ 0), so padded zeros never win over real values, and MindSpore's ONNX exporter
-        # has no converter for the padded pooling primitive.
-        self.pool_pad = ops.Pad(((0, 0), (0, 0), (1, 1), (1, 1)))
+        # The 3×3/2 max pool over 1 px of padding, as a zero border + an unpadded pool: its input is
+        # post-ReLU (≥ 0), so the zeros never win over real values. MindSpore's ONNX exporter has no
+        # converter for the padded pooling primitive, and on CPU the border is drawn by concatenation
+        # because ops.Pad takes ~50 ms there for this 64×256² map, 5× the pool itself.
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
         self.inplanes = 64
         self.layer1 = self._make_layer(block, 64, layers[0], 1)
@@ -96,7 +105,7 @@ class ResNet(nn.Cell):
         return nn.SequentialCell(cells)
 
     def construct(self, x):
-        x = self.maxpool(self.pool_pad(self.relu(self.bn1(self.conv1(x)))))
+        x = self.maxpool(zero_border(self.relu(self.bn1(self.conv1(x)))))
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)
