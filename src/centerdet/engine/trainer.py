@@ -26,20 +26,12 @@ def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
     files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
     if files and cfg.data_dir:
         check_source(cfg.mindrecord_dir, cfg.mindrecord_prefix, split_paths(cfg, "train")[0])
-    if rank != 0 and files:
-        log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from {cfg.mindrecord_dir}")
-    if files:
-        return files
-    if rank != 0:
-        log(f"rank {rank}: waiting for rank 0 to write MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir}")
-        waited = 0.0
-        while not files:
-            time.sleep(poll_seconds)
-            waited += poll_seconds
-            if waited % 60 < poll_seconds:
-                log(f"rank {rank}: still waiting for the MindRecord conversion ({fmt_duration(waited)})")
-            files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
-        log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from {cfg.mindrecord_dir}")
+    if files or rank != 0:
+        if not files:
+            files = _wait_for_rank_0(cfg, log, rank, poll_seconds)
+        if rank != 0:
+            log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from "
+                f"{cfg.mindrecord_dir}")
         return files
     if not cfg.data_dir:
         raise CenterDetError(f"no MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir} and 'data_dir' "
@@ -48,6 +40,18 @@ def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
     log(f"no MindRecord in {cfg.mindrecord_dir}: converting {ann} first (done once)")
     converter_for(cfg.model)(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log)
     return find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+
+
+def _wait_for_rank_0(cfg, log, rank, poll_seconds):
+    log(f"rank {rank}: waiting for rank 0 to write MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir}")
+    waited, files = 0.0, []
+    while not files:
+        time.sleep(poll_seconds)
+        waited += poll_seconds
+        if waited % 60 < poll_seconds:
+            log(f"rank {rank}: still waiting for the MindRecord conversion ({fmt_duration(waited)})")
+        files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    return files
 
 
 def param_groups(net, weight_decay):
