@@ -36,7 +36,7 @@ def run_mindir(mindir, input_dir, output_dir, device_target="CPU", device_id=0, 
         raise CenterDetError(f"cannot load {mindir}: not a MINDIR file or truncated "
                              f"({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})") from None
     images, shape = meta["images"], meta["input_shape"]
-    start, net_seconds = time.time(), []
+    start, net_times = time.time(), []
     for i, entry in enumerate(images):
         x = ms.Tensor(read_array(input_path(input_dir, entry["name"]), shape))
         t = time.time()
@@ -46,16 +46,16 @@ def run_mindir(mindir, input_dir, output_dir, device_target="CPU", device_id=0, 
             raise CenterDetError(f"{mindir} does not take inputs of shape {shape}: export it with the config "
                                  f"preprocess used and --export_batch_size 1 ({str(exc).strip().splitlines()[0]})") from None
         outs = [o.asnumpy() for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
-        net_seconds.append(time.time() - t)
+        net_times.append(time.time() - t)
         if len(outs) != len(meta["heads"]):
             raise CenterDetError(f"{mindir} has {len(outs)} outputs but meta.json lists heads {meta['heads']}: "
                                  f"the model and the preprocess config differ")
         for k, out in enumerate(outs):
             write_array(output_path(output_dir, entry["name"], k), out[0])
         log_progress("infer", i + 1, len(images), start, log)
-    steady = net_seconds[1:] or net_seconds
+    steady = net_times[1:] or net_times
     ms_per_image = 1000 * float(np.median(steady)) if steady else 0.0
-    first = f", first call (graph compile) {net_seconds[0]:.2f} s" if len(net_seconds) > 1 else ""
+    first = f", first call (graph compile) {net_times[0]:.2f} s" if len(net_times) > 1 else ""
     log(f"infer: {len(images)} images through {mindir}: {ms_per_image:.1f} ms/img (network, median{first}), "
         f"outputs in {output_dir}")
     return ms_per_image
