@@ -23,6 +23,12 @@ ATOL = 1e-4
 MAX_DIFF = {}
 
 
+@pytest.fixture(params=["fused", "sampled"])
+def dcn_path(request):
+    """The cell's two ways to compute DCNv2: the fused op (inference) and grid sampling (training)."""
+    return request.param
+
+
 @pytest.fixture
 def graph_mode():
     old = ms.get_context("mode")
@@ -120,7 +126,7 @@ def dcn_cell_ref(x, w, b, ow, ob, stride=1, pad=1):
 # --------------------------------------------------------------------------- helpers
 
 def _make_cell(rng, cin, cout, offset_scale=0.5, offset_bias=1.0, stride=1):
-    cell = ModulatedDeformConv2d(cin, cout, 3, stride=stride, padding=1)
+    cell = ModulatedDeformConv2d(cin, cout, 3, stride=stride, padding=1, train_sampling=True)
     w = rng.normal(0, 1, size=(cout, cin, 3, 3)).astype(np.float32)
     b = rng.normal(0, 1, size=(cout,)).astype(np.float32)
     ow = (rng.normal(0, 1, size=(27, cin, 3, 3)) * offset_scale).astype(np.float32)
@@ -240,9 +246,10 @@ def test_single_tap_offset_by_hand(mode, tap, dy, dx):
 
 
 @pytest.mark.parametrize("cin, cout, hw", [(3, 2, (7, 9)), (4, 5, (12, 12))])
-def test_dcn_matches_numpy_dcnv2(mode, cin, cout, hw):
+def test_dcn_matches_numpy_dcnv2(mode, cin, cout, hw, dcn_path):
     rng = np.random.default_rng(cin * 100 + cout)
     cell, w, b, ow, ob = _make_cell(rng, cin, cout)
+    cell.set_train(dcn_path == "sampled")
     x = rng.normal(size=(2, cin) + hw).astype(np.float32)
     want, _, om = dcn_cell_ref(x, w, b, ow, ob)
 
@@ -259,19 +266,20 @@ def test_dcn_matches_numpy_dcnv2(mode, cin, cout, hw):
     assert got.shape == (2, cout) + hw
     np.testing.assert_allclose(cell.conv_offset_mask(Tensor(x)).asnumpy(), om, atol=1e-4)
     diff = np.abs(got - want).max()
-    _record(f"dcn_{mode}", diff)
+    _record(f"dcn_{mode}_{dcn_path}", diff)
     assert diff < ATOL, f"max abs diff {diff} (output scale {np.abs(want).max():.2f})"
 
 
-def test_dcn_stride2_matches_numpy_dcnv2(mode):
+def test_dcn_stride2_matches_numpy_dcnv2(mode, dcn_path):
     rng = np.random.default_rng(7)
     cell, w, b, ow, ob = _make_cell(rng, 3, 4, stride=2)
+    cell.set_train(dcn_path == "sampled")
     x = rng.normal(size=(2, 3, 9, 10)).astype(np.float32)
     want, _, _ = dcn_cell_ref(x, w, b, ow, ob, stride=2)
     got = cell(Tensor(x)).asnumpy()
     assert got.shape == want.shape == (2, 4, 5, 5)
     diff = np.abs(got - want).max()
-    _record(f"dcn_stride2_{mode}", diff)
+    _record(f"dcn_stride2_{mode}_{dcn_path}", diff)
     assert diff < ATOL
 
 
@@ -300,10 +308,11 @@ def test_raw_op_channel_layout_is_dx_dy_mask(mode):
 
 # --------------------------------------------------------------------------- gradients
 
-def test_gradients_graph_mode(graph_mode):
+def test_gradients_graph_mode(graph_mode, dcn_path):
     rng = np.random.default_rng(11)
     cin, cout, bsz, h, w = 3, 2, 2, 6, 7
     cell, wt, b, ow, ob = _make_cell(rng, cin, cout)
+    cell.set_train(dcn_path == "sampled")
     x = rng.normal(size=(bsz, cin, h, w)).astype(np.float32)
     params = cell.trainable_params()
     names = [p.name for p in params]
@@ -352,10 +361,11 @@ def test_gradients_graph_mode(graph_mode):
     _record("grad_offset_fd", worst)
 
 
-def test_gradient_wrt_input_graph_mode(graph_mode):
+def test_gradient_wrt_input_graph_mode(graph_mode, dcn_path):
     """d(sum out)/dx by finite differences of the numpy reference at a few pixels (incl. a border one)."""
     rng = np.random.default_rng(12)
     cell, wt, b, ow, ob = _make_cell(rng, 2, 3, offset_scale=0.3)
+    cell.set_train(dcn_path == "sampled")
     x = rng.normal(size=(1, 2, 5, 6)).astype(np.float32)
     def loss_fn(inp):
         return cell(inp).sum()
@@ -376,3 +386,34 @@ def test_report_max_differences():
     """Runs last in this file; prints the measured maxima (use -s to see them)."""
     if MAX_DIFF:
         print("\nDCN max abs differences:", {k: f"{v:.2e}" for k, v in MAX_DIFF.items()})
+
+
+def test_vector_loop_padding_is_the_least_that_makes_a_multiple_of_8():
+    from centerdet.models.dcn import _padding_for_vector_loop
+
+    for rows in range(1, 40):
+        for cols in range(1, 20):
+            extra = _padding_for_vector_loop(rows, cols)
+            assert rows * (cols + extra) % 8 == 0
+            assert all(rows * (cols + e) % 8 for e in range(extra))
+
+
+def test_training_path_gradients_equal_the_fused_op_and_log_no_kernel_error(graph_mode, capfd):
+    """Sample counts that leave 1-4 in grid-sample's 8-wide loop made its CPU backward log
+    'memcpy_s failed'; the padded grid must give the fused op's gradients without that."""
+    rng = np.random.default_rng(5)
+    for shape in ((2, 3, 6, 7), (1, 4, 1, 1), (2, 4, 3, 17)):
+        cell = _make_cell(rng, shape[1], 3, offset_scale=0.3)[0]
+        x = Tensor(rng.normal(size=shape).astype(np.float32))
+        params = cell.trainable_params()
+        grads = {}
+        def loss_fn(inp):
+            return (cell(inp) ** 2).sum()
+
+        for training in (False, True):
+            cell.set_train(training)
+            gx, gp = ms.grad(loss_fn, 0, params)(x)
+            grads[training] = [gx.asnumpy()] + [g.asnumpy() for g in gp]
+        for fused, sampled in zip(grads[False], grads[True]):
+            np.testing.assert_allclose(sampled, fused, rtol=1e-4, atol=1e-5 * np.abs(fused).max())
+    assert "memcpy_s failed" not in capfd.readouterr().err

@@ -85,3 +85,14 @@ def test_zero_border_is_numpy_pad(mode):
     x = np.random.default_rng(0).random((2, 3, 5, 4)).astype(np.float32)
     got = zero_border(Tensor(x)).asnumpy()
     assert np.array_equal(got, np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))))
+
+
+def test_dcn_train_sampling_key_reaches_every_dcn():
+    from centerdet.config import load_config
+    from centerdet.models.dcn import ModulatedDeformConv2d
+
+    for flag in (False, True):
+        net = build_model(load_config(None, {"backbone": "resnet18", "num_classes": "2",
+                                             "dcn_train_sampling": str(flag).lower()}))
+        dcns = [c for _, c in net.cells_and_names() if isinstance(c, ModulatedDeformConv2d)]
+        assert len(dcns) == 3 and all(c.train_sampling is flag for c in dcns)

@@ -8,7 +8,8 @@ from centerdet.models.necks import DeconvNeck, IdaUpNeck
 def build_centernet(cfg):
     if cfg.neck == "deconv":
         backbone = resnet(cfg.backbone)
-        neck = DeconvNeck(backbone.out_channels, cfg.deconv_channels, use_dcn=cfg.use_dcn)
+        neck = DeconvNeck(backbone.out_channels, cfg.deconv_channels, use_dcn=cfg.use_dcn,
+                          dcn_train_sampling=cfg.dcn_train_sampling)
     else:
         backbone = resnet(cfg.backbone, all_levels=True)
         neck = IdaUpNeck(backbone.out_channels, cfg.neck_width)

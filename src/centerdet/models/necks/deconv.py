@@ -34,13 +34,13 @@ def bilinear_upconv(channels, kernel=4):
 
 
 class DeconvNeck(nn.Cell):
-    def __init__(self, in_channels, channels=(256, 128, 64), use_dcn=True):
+    def __init__(self, in_channels, channels=(256, 128, 64), use_dcn=True, dcn_train_sampling=False):
         super().__init__()
         cells = []
         cin = in_channels
         for c in channels:
             if use_dcn:
-                conv = ModulatedDeformConv2d(cin, c, 3, padding=1)
+                conv = ModulatedDeformConv2d(cin, c, 3, padding=1, train_sampling=dcn_train_sampling)
             else:
                 conv = nn.Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
             cells += [conv, nn.BatchNorm2d(c, momentum=0.9), nn.ReLU(),
