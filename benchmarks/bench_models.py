@@ -3,9 +3,12 @@ same network in plain PyTorch (tests/torch_nets.py), on this CPU.
 
 python benchmarks/bench_models.py [--nets centerface,r18,r18_dcn,r50,r50_dcn] [--sizes 512,800]
        [--train_res 256] [--train_batch 4] [--rounds 2] [--iters 3] [--threads 2] [--quick]
+       [--ms_kernels onednn|mindspore] [--torch_isa AVX2]
 Every measurement runs in a fresh child process (so peak RSS is that framework's alone), MindSpore
 and PyTorch alternating round by round; the table keeps each side's best round. Inputs are random;
-MindSpore runs in graph mode (compile time = first call, shown apart), PyTorch eagerly.
+MindSpore runs in graph mode (compile time = first call, shown apart), PyTorch eagerly, and by
+default on centerdet's CPU kernels (cpu_kernels onednn, as train.py and eval.py run); --ms_kernels
+mindspore measures MindSpore's own kernels instead.
 """
 import argparse
 import json
@@ -26,6 +29,7 @@ def _ms_child(args):
     import numpy as np
     from mindspore import Tensor, nn
 
+    from centerdet import cpu_ops
     from centerdet.config import load_config
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.losses import build_loss
@@ -33,6 +37,7 @@ def _ms_child(args):
 
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device("CPU")
+    cpu_ops.set_enabled(None if args.ms_kernels == "onednn" else False)
     if args.net == "centerface":
         cfg = load_config(None, {"model": "centerface"})
     else:
@@ -135,12 +140,12 @@ def child(args):
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
-def measure(side, net, what, res, batch, iters, threads, torch_isa="default"):
+def measure(side, net, what, res, batch, iters, threads, torch_isa="default", ms_kernels="onednn"):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     if side == "torch" and torch_isa != "default":
         env["ONEDNN_MAX_CPU_ISA"] = torch_isa  # PyTorch's bundled oneDNN reads the same cap
     cmd = [sys.executable, os.path.abspath(__file__), "--child", side, "--net", net, "--what", what, "--res", str(res),
-           "--batch", str(batch), "--iters", str(iters), "--threads", str(threads)]
+           "--batch", str(batch), "--iters", str(iters), "--threads", str(threads), "--ms_kernels", ms_kernels]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{side} {net} {what} {res} failed:\n{proc.stderr[-2000:]}")
@@ -158,6 +163,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--torch_isa", default="default",
                    help="ONEDNN_MAX_CPU_ISA for the PyTorch side (e.g. AVX2, the cap MindSpore runs under here)")
+    p.add_argument("--ms_kernels", choices=("onednn", "mindspore"), default="onednn",
+                   help="MindSpore side on centerdet's CPU kernels (default) or on MindSpore's own")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round (smoke test)")
     p.add_argument("--child", choices=("ms", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
@@ -172,7 +179,8 @@ def main():
         args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "64", 64, 2, 1, 1
     print(f"threads: MindSpore OMP_NUM_THREADS={args.threads}, PyTorch torch.set_num_threads({args.threads}); "
           f"oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), PyTorch "
-          f"{args.torch_isa}; {args.rounds} alternating rounds, median of {args.iters} runs each")
+          f"{args.torch_isa}; MindSpore kernels: {args.ms_kernels}; {args.rounds} alternating rounds, "
+          f"median of {args.iters} runs each")
     jobs = [(what, res, batch) for what, res, batch in
             [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]]
     print("| network | measure | MindSpore ms | PyTorch ms | ratio (MS/PT) | MS compile s | MS peak RSS MB | PT peak RSS MB | RSS ratio |")
@@ -182,7 +190,8 @@ def main():
             best = {"ms": None, "torch": None}
             for _ in range(args.rounds):
                 for side in ("ms", "torch"):
-                    r = measure(side, net, what, res, batch, args.iters, args.threads, args.torch_isa)
+                    r = measure(side, net, what, res, batch, args.iters, args.threads, args.torch_isa,
+                                args.ms_kernels)
                     if best[side] is None or r["ms"] < best[side]["ms"]:
                         best[side] = r
             m, t = best["ms"], best["torch"]

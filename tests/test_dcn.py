@@ -17,16 +17,30 @@ import centerdet  # noqa: F401  (must precede mindspore: sets the oneDNN env var
 import mindspore as ms
 from mindspore import Tensor, ops
 
+from centerdet import cpu_ops
 from centerdet.models.dcn import ModulatedDeformConv2d
 
 ATOL = 1e-4
 MAX_DIFF = {}
 
 
-@pytest.fixture(params=["fused", "sampled"])
+DCN_PATHS = ["onednn", "fused", "sampled"] if cpu_ops.available() else ["fused", "sampled"]
+
+
+@pytest.fixture(params=DCN_PATHS)
 def dcn_path(request):
-    """The cell's two ways to compute DCNv2: the fused op (inference) and grid sampling (training)."""
-    return request.param
+    """The cell's ways to compute DCNv2: centerdet's CPU kernels (sampling in deform.cc + a oneDNN
+    1×1 conv), and on MindSpore's kernels the fused op (inference) and grid sampling (training)."""
+    cpu_ops.set_enabled(None if request.param == "onednn" else False)
+    yield request.param
+    cpu_ops.set_enabled(None)
+
+
+@pytest.fixture
+def mindspore_kernels():
+    cpu_ops.set_enabled(False)
+    yield
+    cpu_ops.set_enabled(None)
 
 
 @pytest.fixture
@@ -398,7 +412,7 @@ def test_vector_loop_padding_is_the_least_that_makes_a_multiple_of_8():
             assert all(rows * (cols + e) % 8 for e in range(extra))
 
 
-def test_training_path_gradients_equal_the_fused_op_and_log_no_kernel_error(graph_mode, capfd):
+def test_training_path_gradients_equal_the_fused_op_and_log_no_kernel_error(graph_mode, mindspore_kernels, capfd):
     """Sample counts that leave 1-4 in grid-sample's 8-wide loop made its CPU backward log
     'memcpy_s failed'; the padded grid must give the fused op's gradients without that."""
     rng = np.random.default_rng(5)
@@ -417,3 +431,32 @@ def test_training_path_gradients_equal_the_fused_op_and_log_no_kernel_error(grap
         for fused, sampled in zip(grads[False], grads[True]):
             np.testing.assert_allclose(sampled, fused, rtol=1e-4, atol=1e-5 * np.abs(fused).max())
     assert "memcpy_s failed" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not cpu_ops.available(), reason="centerdet CPU kernels not built")
+def test_onednn_path_equals_the_fused_op_with_gradients(graph_mode):
+    """Same weights, both kernel sets: outputs and the gradients of the input and every parameter,
+    on shapes with samples leaving the image, a stride of 2 and a 1×1 map."""
+    rng = np.random.default_rng(21)
+    for shape, stride in (((2, 3, 6, 7), 1), ((1, 4, 1, 1), 1), ((2, 5, 9, 10), 2), ((2, 16, 12, 11), 1)):
+        cells = []
+        for flag in (False, True):
+            cpu_ops.set_enabled(flag)
+            cells.append(_make_cell(np.random.default_rng(shape[1]), shape[1], 3, offset_scale=0.6,
+                                    stride=stride)[0])
+        cpu_ops.set_enabled(None)
+        assert not cells[0].onednn and cells[1].onednn
+        x = Tensor(rng.normal(size=shape).astype(np.float32))
+        results = []
+        for cell in cells:
+            cell.set_train(False)
+            params = cell.trainable_params()
+
+            def loss_fn(inp):
+                return (cell(inp) ** 2).sum()
+
+            out = cell(x).asnumpy()
+            gx, gp = ms.grad(loss_fn, 0, params)(x)
+            results.append([out, gx.asnumpy()] + [g.asnumpy() for g in gp])
+        for want, got in zip(*results):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())

@@ -79,12 +79,13 @@ def test_centernet_outputs_at_stride_4(mode, neck):
     assert np.abs(wh.asnumpy()).max() < 0.5
 
 
-def test_zero_border_is_numpy_pad(mode):
-    from centerdet.models.backbones.resnet import zero_border
+@pytest.mark.parametrize("width", [1, 2])
+def test_zero_border_is_numpy_pad(mode, width):
+    from centerdet.models.layers import zero_border
 
     x = np.random.default_rng(0).random((2, 3, 5, 4)).astype(np.float32)
-    got = zero_border(Tensor(x)).asnumpy()
-    assert np.array_equal(got, np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))))
+    got = zero_border(Tensor(x), width).asnumpy()
+    assert np.array_equal(got, np.pad(x, ((0, 0), (0, 0), (width, width), (width, width))))
 
 
 def test_dcn_train_sampling_key_reaches_every_dcn():

@@ -42,6 +42,14 @@ def test_user_choice_is_kept():
     assert out[-1] == "AVX512_CORE"
 
 
+def test_import_puts_idle_openmp_workers_to_sleep_unless_told_otherwise():
+    code = "import os, centerdet; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.stdout.split()[-1] == "PASSIVE"
+    assert run(code, {"OMP_WAIT_POLICY": "ACTIVE"}).stdout.split()[-1] == "ACTIVE"
+
+
 def test_late_import_warns():
     proc = run("import mindspore, centerdet")
     assert "imported before centerdet" in proc.stderr

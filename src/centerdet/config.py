@@ -37,6 +37,9 @@ class CommonConfig:
     device_num: int = 1
     distribute: bool = False
     mode: str = "graph"
+    # CPU convolutions and max pooling: "onednn" runs centerdet's kernels (dependency/cpu_ops, oneDNN
+    # blocked layouts, AVX-512 where the CPU has it), "mindspore" MindSpore's own. GPU/Ascend: unused.
+    cpu_kernels: str = "onednn"
     seed: int = 1
     # data
     data_dir: str = ""
@@ -199,6 +202,7 @@ CHOICES = {
     "model": tuple(SCHEMAS),
     "device_target": ("CPU", "GPU", "Ascend"),
     "mode": ("graph", "pynative"),
+    "cpu_kernels": ("onednn", "mindspore"),
     "optimizer": ("Adam",),
     "lr_schedule": ("MultiDecay", "PolyDecay"),
     "loss_scale_mode": ("dynamic", "static"),

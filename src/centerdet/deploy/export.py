@@ -1,5 +1,7 @@
 """export.py's work: a checkpoint → MINDIR (any target), AIR (Ascend) or ONNX (where MindSpore's
-exporter converts every operator), with a fixed input shape."""
+exporter converts every operator), with a fixed input shape. The network is built on MindSpore's
+own operators (cpu_kernels mindspore), so the file holds no centerdet custom operator."""
+import dataclasses
 import os
 import re
 import shutil
@@ -31,7 +33,7 @@ def export_network(cfg, log=print):
                              f"{cfg.device_target}; export MINDIR (or ONNX) here")
     if cfg.export_batch_size < 1:
         raise CenterDetError(f"config key 'export_batch_size' must be positive, got {cfg.export_batch_size}")
-    net = load_detector(cfg, log)
+    net = load_detector(dataclasses.replace(cfg, cpu_kernels="mindspore"), log)
     shape = export_shape(cfg)
     name = cfg.export_name or cfg.model
     out = name + SUFFIX[fmt]

@@ -34,7 +34,7 @@ def load_detector(cfg, log=print):
 
     if not cfg.load_checkpoint_path:
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
-    init_device(cfg.device_target, cfg.device_id, cfg.mode)
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     net = build_model(cfg)
     _, _, missing = load_weights(net, cfg.load_checkpoint_path, log=log)
     if missing:

@@ -76,6 +76,11 @@ def init_distributed(cfg):
                              f"processes; set device_num to {size} (or leave it at 1)")
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
                                  device_num=size)
+    if cfg.device_target == "CPU":
+        # CPU workers share this machine's cores (msrun starts them all here).
+        from centerdet import cpu_ops
+
+        cpu_ops.set_threads(max(1, len(os.sched_getaffinity(0)) // size))
     return rank, size
 
 
@@ -143,9 +148,10 @@ def train(cfg, log=print):
     from centerdet.losses import LOSS_PARTS, build_loss
     from centerdet.models import build_model, describe_model
     from centerdet.engine.step import NetWithLoss, TrainStep
+    from centerdet import cpu_ops
     from centerdet.runtime import init_device
 
-    init_device(cfg.device_target, cfg.device_id, cfg.mode)
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     is_main = rank == 0
@@ -210,6 +216,8 @@ def train(cfg, log=print):
     log(f"train: {cfg.model} {describe_model(cfg)} input {cfg.input_res_train}, "
         f"{steps_per_epoch} steps/epoch × batch {cfg.batch_size} × {group} device(s), {total} steps; "
         f"rank {rank}")
+    if cfg.device_target == "CPU":
+        log(f"kernels: {cpu_ops.status()}")
     profiler = None
     if cfg.need_profiler:
         from mindspore import Profiler

@@ -6,17 +6,25 @@ first 2·k² channels as interleaved (dy, dx) pairs per kernel tap and the last 
 as the modulation mask; MindSpore's op wants [all dx | all dy | mask], so the channels are
 regrouped here rather than in the weights (checkpoints then convert by renaming only).
 
-With ``train_sampling`` the same function is computed another way in training mode: every tap's
-bilinear samples come from one ``ops.grid_sample`` call and the weights apply as a 1×1
-convolution over C·k² channels. On CPU its backward is faster than ``deformable_conv2d``'s
-(CenterNet-DCN train steps 14-15 % shorter) but it keeps the sampled tensor (16-27 % more peak
-memory), and its forward is slower on large maps, so inference always uses the fused op.
+On CPU with centerdet's kernels (cpu_ops.enabled()), the sampling runs in dependency/cpu_ops/
+deform.cc straight from the offset conv's DCNv2-layout output, and the weights apply as a 1×1
+convolution over the C·k² sampled channels on the oneDNN kernels; MindSpore's CPU
+DeformableOffsetsGrad alone took ~40 % of a CenterNet-DCN train step.
+
+On MindSpore's kernels, ``train_sampling`` computes the same function another way in training
+mode: every tap's bilinear samples come from one ``ops.grid_sample`` call, then the 1×1
+convolution. Its backward is faster than ``deformable_conv2d``'s (CenterNet-DCN train steps
+14-15 % shorter) but it keeps the sampled tensor (16-27 % more peak memory), and its forward is
+slower on large maps, so inference always uses the fused op.
 """
 import math
 
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore.common.initializer import Uniform, initializer
+
+from centerdet import cpu_ops
+from centerdet.models.layers import Conv2d
 
 
 class ModulatedDeformConv2d(nn.Cell):
@@ -32,7 +40,7 @@ class ModulatedDeformConv2d(nn.Cell):
         self.weight = Parameter(initializer(Uniform(bound), (out_channels, in_channels, k, k)), name="weight")
         self.bias = Parameter(Tensor(np.zeros(out_channels, np.float32)), name="bias")
         # Zero init: offsets start at 0 and the mask at sigmoid(0) = 0.5, as in DCNv2.
-        self.conv_offset_mask = nn.Conv2d(in_channels, 3 * k * k, k, stride=stride, pad_mode="pad",
+        self.conv_offset_mask = Conv2d(in_channels, 3 * k * k, k, stride=stride, pad_mode="pad",
                                           padding=padding, has_bias=True, weight_init="zeros",
                                           bias_init="zeros")
         self.sigmoid = ops.Sigmoid()
@@ -49,8 +57,19 @@ class ModulatedDeformConv2d(nn.Cell):
         self.tap_y = Tensor(np.repeat(np.arange(k), k).astype(np.float32).reshape(n, 1, 1))
         self.tap_x = Tensor(np.tile(np.arange(k), k).astype(np.float32).reshape(n, 1, 1))
         self.conv_1x1 = ops.Conv2D(out_channel=out_channels, kernel_size=1)
+        self.onednn = cpu_ops.enabled()
+        if self.onednn:
+            self.sample, self.sample_params = cpu_ops.deform_sample_op(k, stride, padding)
+            self.cols_conv = cpu_ops.conv2d_op(out_channels, (1, 1), (1, 1), (1, 1), "valid", 0,
+                                               (out_channels, in_channels * n, 1, 1))
+            self.cols_params = cpu_ops.conv_params((1, 1), (1, 1), 1, "valid", 0)
 
     def construct(self, x):
+        if self.onednn:
+            cols = self.sample(x, self.conv_offset_mask(x), self.sample_params)
+            # (Cout, Cin, kh, kw) flattens in cols' channel order c·k² + tap
+            weight = self.weight.reshape(self.weight.shape[0], -1, 1, 1)
+            return ops.bias_add(self.cols_conv(cols, weight, self.cols_params), self.bias)
         if self.training and self.train_sampling:
             return self._sampled_conv(x)
         om = ops.gather(self.conv_offset_mask(x), self.order, 1)

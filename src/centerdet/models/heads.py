@@ -5,6 +5,8 @@ import numpy as np
 from mindspore import Tensor, nn
 from mindspore.common.initializer import HeUniform, Normal
 
+from centerdet.models.layers import Conv2d
+
 
 def conv_head(in_channels, out_channels, head_conv, bias_value=None, small_init=False):
     """3×3 conv → ReLU → 1×1 conv (head_conv > 0), or a single 1×1 conv (head_conv == 0).
@@ -17,13 +19,13 @@ def conv_head(in_channels, out_channels, head_conv, bias_value=None, small_init=
     # give the heatmap logits a much wider spread than the −2.19 prior intends.
     weight_init = Normal(0.001) if small_init else HeUniform(math.sqrt(5))
     if head_conv > 0:
-        cells = [nn.Conv2d(in_channels, head_conv, 3, pad_mode="pad", padding=1, has_bias=True,
+        cells = [Conv2d(in_channels, head_conv, 3, pad_mode="pad", padding=1, has_bias=True,
                            weight_init=weight_init, bias_init="zeros"),
                  nn.ReLU(),
-                 nn.Conv2d(head_conv, out_channels, 1, has_bias=True, weight_init=weight_init,
+                 Conv2d(head_conv, out_channels, 1, has_bias=True, weight_init=weight_init,
                            bias_init="zeros")]
     else:
-        cells = [nn.Conv2d(in_channels, out_channels, 1, has_bias=True, weight_init=weight_init,
+        cells = [Conv2d(in_channels, out_channels, 1, has_bias=True, weight_init=weight_init,
                            bias_init="zeros")]
     head = nn.SequentialCell(cells)
     if bias_value is not None:

@@ -5,6 +5,8 @@ are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 an
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from centerdet.models.layers import Conv2d
+
 # (expand ratio t, output channels c, repeats n, first stride s), as in the paper and torchvision.
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
@@ -14,7 +16,7 @@ TAPS = (3, 6, 13, 17)
 
 def conv(cin, cout, k, stride=1, group=1):
     # torchvision initialises every conv, depthwise included, with kaiming_normal_(mode="fan_out").
-    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, group=group,
+    return Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, group=group,
                      has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 

@@ -2,8 +2,10 @@
 ``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map,
 or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for skip-connected necks.
 """
-from mindspore import nn, ops
+from mindspore import nn
 from mindspore.common.initializer import HeNormal
+
+from centerdet.models.layers import Conv2d, MaxPool2d
 
 DEPTHS = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -14,7 +16,7 @@ DEPTHS = {
 
 
 def conv(cin, cout, k, stride=1):
-    return nn.Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, has_bias=False,
+    return Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, has_bias=False,
                      weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
@@ -64,28 +66,16 @@ class Bottleneck(nn.Cell):
         return self.relu(out + identity)
 
 
-def zero_border(x):
-    """``x`` (N, C, H, W) with one pixel of zeros around it."""
-    n, c, h, w = x.shape
-    rows = ops.zeros((n, c, 1, w), x.dtype)
-    x = ops.concat((rows, x, rows), 2)
-    cols = ops.zeros((n, c, h + 2, 1), x.dtype)
-    return ops.concat((cols, x, cols), 3)
-
-
 class ResNet(nn.Cell):
     def __init__(self, block, layers, all_levels=False):
         super().__init__()
         self.all_levels = all_levels
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
+        self.conv1 = Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
                                weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
         self.bn1 = bn(64)
         self.relu = nn.ReLU()
-        # The 3×3/2 max pool over 1 px of padding, as a zero border + an unpadded pool: its input is
-        # post-ReLU (≥ 0), so the zeros never win over real values. MindSpore's ONNX exporter has no
-        # converter for the padded pooling primitive, and on CPU the border is drawn by concatenation
-        # because ops.Pad takes ~50 ms there for this 64×256² map, 5× the pool itself.
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, pad_mode="valid")
+        # 3×3/2 over 1 px of padding; its input is post-ReLU, as MaxPool2d requires.
+        self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.inplanes = 64
         self.layer1 = self._make_layer(block, 64, layers[0], 1)
         self.layer2 = self._make_layer(block, 128, layers[1], 2)
@@ -105,7 +95,7 @@ class ResNet(nn.Cell):
         return nn.SequentialCell(cells)
 
     def construct(self, x):
-        x = self.maxpool(zero_border(self.relu(self.bn1(self.conv1(x)))))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)

@@ -6,6 +6,7 @@ checkpoints (conv at 0/6/12, BN 1/7/13, up-conv 3/9/15, BN 4/10/16).
 import numpy as np
 from mindspore import Tensor, nn
 
+from centerdet.models.layers import Conv2d, Conv2dTranspose
 from centerdet.models.dcn import ModulatedDeformConv2d
 
 
@@ -24,7 +25,7 @@ def bilinear_upconv(channels, kernel=4):
     random values elsewhere; we use the clean per-channel version, which is the upsampler the
     paper describes.
     """
-    up = nn.Conv2dTranspose(channels, channels, kernel, stride=2, pad_mode="pad", padding=1, has_bias=False)
+    up = Conv2dTranspose(channels, channels, kernel, stride=2, pad_mode="pad", padding=1, has_bias=False)
     w = np.zeros(up.weight.shape, np.float32)
     k = bilinear_kernel(kernel)
     for c in range(channels):
@@ -42,7 +43,7 @@ class DeconvNeck(nn.Cell):
             if use_dcn:
                 conv = ModulatedDeformConv2d(cin, c, 3, padding=1, train_sampling=dcn_train_sampling)
             else:
-                conv = nn.Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
+                conv = Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
             cells += [conv, nn.BatchNorm2d(c, momentum=0.9), nn.ReLU(),
                       bilinear_upconv(c), nn.BatchNorm2d(c, momentum=0.9), nn.ReLU()]
             cin = c

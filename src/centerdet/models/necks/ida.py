@@ -9,10 +9,12 @@ objects and landmark positions need.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from centerdet.models.layers import Conv2d, Conv2dTranspose
+
 
 def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
     return nn.SequentialCell([
-        nn.Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
+        Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
                   weight_init=HeNormal(mode="fan_out", nonlinearity="relu")),
         nn.BatchNorm2d(cout, eps=eps, momentum=momentum), nn.ReLU()])
 
@@ -29,7 +31,7 @@ class IdaUpNeck(nn.Cell):
         ups, lats = [], []
         for c in reversed(in_channels[:-1]):
             ups.append(nn.SequentialCell([
-                nn.Conv2dTranspose(width, width, 2, stride=2, has_bias=False),
+                Conv2dTranspose(width, width, 2, stride=2, has_bias=False),
                 nn.BatchNorm2d(width, eps=1e-3, momentum=0.9), nn.ReLU()]))
             lats.append(_conv_bn_relu(c, width, 1))
         self.ups = nn.CellList(ups)

@@ -1,0 +1,232 @@
+// 2-D convolution forward, backward-data and backward-weights on oneDNN's blocked layouts.
+//
+// MindSpore hands oneDNN plain NCHW tensors, which on CPU means im2col + GEMM kernels (capped at
+// AVX2, see common.cc). Here each call reorders its operands to the layouts oneDNN prefers
+// (nChw16c and friends), runs the direct JIT kernel and reorders the result back, as PyTorch does.
+//
+// The last input of every convolution kernel is an int64 vector:
+//   [stride_h, stride_w, dilation_h, dilation_w, groups, same, pad_top, pad_bottom, pad_left, pad_right]
+// same = 1 is MindSpore's pad_mode "same" (pads from the shapes); otherwise the pads are given.
+// A transposed convolution is the backward-data pass of the convolution it transposes, so the
+// three kernels serve nn.Conv2dTranspose too.
+#include <list>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "common.h"
+
+namespace centerdet {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+constexpr auto f32 = memory::data_type::f32;
+
+struct Geometry {
+  memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
+};
+
+int64_t same_total(int64_t in, int64_t k, int64_t s, int64_t d) {
+  int64_t out = (in + s - 1) / s;
+  int64_t total = (out - 1) * s + (k - 1) * d + 1 - in;
+  return total > 0 ? total : 0;
+}
+
+// src (N, C, H, W), w (O, C/g, kh, kw) as MindSpore stores it, dst (N, O, Ho, Wo).
+Geometry geometry(const int64_t *src, const int64_t *w, const int64_t *dst, const int64_t *p) {
+  const int64_t groups = p[4];
+  Geometry g;
+  g.src = {src[0], src[1], src[2], src[3]};
+  g.dst = {dst[0], dst[1], dst[2], dst[3]};
+  g.weights = groups == 1 ? memory::dims{w[0], w[1], w[2], w[3]}
+                          : memory::dims{groups, w[0] / groups, w[1], w[2], w[3]};
+  g.strides = {p[0], p[1]};
+  g.dilates = {p[2] - 1, p[3] - 1};  // oneDNN counts the gaps
+  int64_t top = p[6], left = p[8];
+  if (p[5]) {
+    top = same_total(src[2], w[2], p[0], p[2]) / 2;
+    left = same_total(src[3], w[3], p[1], p[3]) / 2;
+  }
+  g.pad_l = {top, left};
+  // Bottom/right pads follow from the shapes: a transposed convolution's output size decides them.
+  g.pad_r = {(dst[2] - 1) * p[0] + (w[2] - 1) * p[2] + 1 - src[2] - top,
+             (dst[3] - 1) * p[1] + (w[3] - 1) * p[3] + 1 - src[3] - left};
+  return g;
+}
+
+memory::desc plain(const memory::dims &dims) {
+  return memory::desc(dims, f32, dims.size() == 4 ? tag::abcd : tag::abcde);
+}
+
+memory::desc any(const memory::dims &dims) { return memory::desc(dims, f32, tag::any); }
+
+// One cached problem: the primitive and, for its two inputs and its output, the layout it wants,
+// MindSpore's plain layout and the reorder between them (when they differ).
+struct Plan {
+  dnnl::primitive prim;
+  int arg[3];
+  memory::desc want[3], user[3];
+  dnnl::reorder reorder[3];
+  bool needs_reorder[3];
+  memory::desc scratchpad;
+  std::string impl;
+};
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr) {
+  return dnnl::convolution_forward::primitive_desc(
+      cpu_engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any(g.src),
+      any(g.weights), any(g.dst), g.strides, g.dilates, g.pad_l, g.pad_r,
+      with_attr ? user_scratchpad() : dnnl::primitive_attr());
+}
+
+template <typename PD>
+Plan *finish(Plan *plan, const PD &pd, const memory::desc &in0, const memory::desc &in1,
+             const memory::desc &out) {
+  auto &eng = cpu_engine();
+  const memory::desc want[3] = {in0, in1, out};
+  for (int i = 0; i < 3; ++i) {
+    plan->want[i] = want[i];
+    plan->needs_reorder[i] = want[i] != plan->user[i];
+    if (!plan->needs_reorder[i]) continue;
+    auto rpd = i < 2 ? dnnl::reorder::primitive_desc(eng, plan->user[i], eng, want[i])
+                     : dnnl::reorder::primitive_desc(eng, want[i], eng, plan->user[i]);
+    plan->reorder[i] = dnnl::reorder(rpd);
+  }
+  plan->scratchpad = pd.scratchpad_desc();
+  plan->impl = pd.impl_info_str();
+  return plan;
+}
+
+Plan *make_plan(char kind, const Geometry &g) {
+  auto plan = new Plan;
+  if (kind == 'f') {
+    auto pd = forward_pd(g, true);
+    plan->prim = dnnl::convolution_forward(pd);
+    plan->user[0] = plain(g.src), plan->user[1] = plain(g.weights), plan->user[2] = plain(g.dst);
+    plan->arg[0] = DNNL_ARG_SRC, plan->arg[1] = DNNL_ARG_WEIGHTS, plan->arg[2] = DNNL_ARG_DST;
+    return finish(plan, pd, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
+  }
+  if (kind == 'd') {
+    auto pd = dnnl::convolution_backward_data::primitive_desc(
+        cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst), g.strides,
+        g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
+    plan->prim = dnnl::convolution_backward_data(pd);
+    plan->user[0] = plain(g.dst), plan->user[1] = plain(g.weights), plan->user[2] = plain(g.src);
+    plan->arg[0] = DNNL_ARG_DIFF_DST, plan->arg[1] = DNNL_ARG_WEIGHTS, plan->arg[2] = DNNL_ARG_DIFF_SRC;
+    return finish(plan, pd, pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc());
+  }
+  auto pd = dnnl::convolution_backward_weights::primitive_desc(
+      cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst), g.strides,
+      g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
+  plan->prim = dnnl::convolution_backward_weights(pd);
+  plan->user[0] = plain(g.dst), plan->user[1] = plain(g.src), plan->user[2] = plain(g.weights);
+  plan->arg[0] = DNNL_ARG_DIFF_DST, plan->arg[1] = DNNL_ARG_SRC, plan->arg[2] = DNNL_ARG_DIFF_WEIGHTS;
+  return finish(plan, pd, pd.diff_dst_desc(), pd.src_desc(), pd.diff_weights_desc());
+}
+
+std::string key_of(char kind, const Geometry &g) {
+  std::string k(1, kind);
+  for (const auto *dims : {&g.src, &g.weights, &g.dst, &g.strides, &g.dilates, &g.pad_l, &g.pad_r}) {
+    k += '|';
+    for (auto v : *dims) k += std::to_string(v) + ',';
+  }
+  return k;
+}
+
+// Least-recently-used cache of plans. Evaluation at the images' own sizes meets a new input shape
+// per image size; the bound keeps the JIT code of old shapes from piling up.
+constexpr size_t kMaxPlans = 512;
+std::list<std::pair<std::string, std::unique_ptr<Plan>>> plan_list;
+std::map<std::string, decltype(plan_list)::iterator> plan_index;
+
+Plan &plan_for(char kind, const Geometry &g) {
+  std::string key = key_of(kind, g);
+  auto it = plan_index.find(key);
+  if (it != plan_index.end()) {
+    plan_list.splice(plan_list.begin(), plan_list, it->second);
+    return *it->second->second;
+  }
+  plan_list.emplace_front(key, std::unique_ptr<Plan>(make_plan(kind, g)));
+  plan_index[key] = plan_list.begin();
+  if (plan_list.size() > kMaxPlans) {
+    plan_index.erase(plan_list.back().first);
+    plan_list.pop_back();
+  }
+  return *plan_list.front().second;
+}
+
+void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out) {
+  auto &eng = cpu_engine();
+  dnnl::stream stream(eng);
+  void *user_ptr[3] = {in0, in1, out};
+  memory mem[3];
+  for (int i = 0; i < 3; ++i) {
+    mem[i] = plan.needs_reorder[i] ? memory(plan.want[i], eng, call.scratch().get(i, plan.want[i].get_size()))
+                                   : memory(plan.user[i], eng, user_ptr[i]);
+    if (i < 2 && plan.needs_reorder[i]) {
+      memory user(plan.user[i], eng, user_ptr[i]);
+      plan.reorder[i].execute(stream, user, mem[i]);
+    }
+  }
+  memory scratchpad(plan.scratchpad, eng, call.scratch().get(3, plan.scratchpad.get_size()));
+  plan.prim.execute(stream, {{plan.arg[0], mem[0]}, {plan.arg[1], mem[1]}, {plan.arg[2], mem[2]},
+                             {DNNL_ARG_SCRATCHPAD, scratchpad}});
+  if (plan.needs_reorder[2]) {
+    memory user(plan.user[2], eng, out);
+    plan.reorder[2].execute(stream, mem[2], user);
+  }
+  stream.wait();
+}
+
+int conv(const char *name, char kind, const int64_t *src, const int64_t *w, const int64_t *dst, void **params,
+         int param_index, void *in0, void *in1, void *out) {
+  return guarded(name, [&](Call &call) {
+    const auto *p = static_cast<const int64_t *>(params[param_index]);
+    execute(call, plan_for(kind, geometry(src, w, dst, p)), in0, in1, out);
+  });
+}
+
+}  // namespace
+}  // namespace centerdet
+
+using centerdet::conv;
+
+// (x, w, params) -> y
+CENTERDET_AOT(ConvForward) {
+  return conv("ConvForward", 'f', shapes[0], shapes[1], shapes[3], params, 2, params[0], params[1], params[3]);
+}
+
+// (dy, w, params) -> dx; dx's shape comes from MindSpore's shape inference (transposed convolution)
+CENTERDET_AOT(ConvBackwardData) {
+  return conv("ConvBackwardData", 'd', shapes[3], shapes[1], shapes[0], params, 2, params[0], params[1],
+              params[3]);
+}
+
+// (dy, w, params, like) -> dx shaped like the fourth input, whose data is not read (conv gradient)
+CENTERDET_AOT(ConvBackwardDataLike) {
+  return conv("ConvBackwardDataLike", 'd', shapes[4], shapes[1], shapes[0], params, 2, params[0], params[1],
+              params[4]);
+}
+
+// (dy, x, params) -> dw
+CENTERDET_AOT(ConvBackwardWeights) {
+  return conv("ConvBackwardWeights", 'w', shapes[1], shapes[3], shapes[0], params, 2, params[0], params[1],
+              params[3]);
+}
+
+// One line per cached problem, "<key> <oneDNN implementation>", for tests and benchmarks.
+extern "C" __attribute__((visibility("default"))) const char *ConvImplementations() {
+  static std::string out;
+  out.clear();
+  centerdet::guarded("ConvImplementations", [&](centerdet::Call &) {
+    for (auto &entry : centerdet::plan_list) out += entry.first + " " + entry.second->impl + "\n";
+  });
+  return out.c_str();
+}

@@ -1,0 +1,231 @@
+"""centerdet's CPU kernels (dependency/cpu_ops), run by MindSpore as AOT custom operators.
+
+Why: MindSpore 2.10 hands its bundled oneDNN plain NCHW tensors, so on CPU every k×k convolution
+is im2col + GEMM, and above AVX2 those kernels fall back to reference code (runtime.py caps them at
+AVX2). This library links its own oneDNN copy, reorders each convolution's operands to the blocked
+layouts oneDNN's direct JIT kernels want (as PyTorch does) and may use AVX-512. It also holds a max
+pool (MindSpore's CPU MaxPoolGrad is ~10× PyTorch's), one fused all-finite check over the gradients
+and the sampling step of deformable convolutions.
+
+The layers in centerdet.models.layers use these kernels when ``enabled()``: the library was built
+and loaded, MindSpore's device target is CPU, and neither ``set_enabled(False)`` (the config key
+``cpu_kernels: mindspore``) nor ``CENTERDET_CPU_KERNELS=mindspore`` switched them off. Export
+always builds the network with MindSpore's own operators, so MINDIR/AIR/ONNX files hold only
+standard ones.
+"""
+import ctypes
+import glob
+import itertools
+import os
+
+import numpy as np
+
+ENV = "CENTERDET_CPU_KERNELS"
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_state = {"lib": None, "path": None, "error": None, "loaded": False, "override": None}
+_instances = itertools.count()
+
+
+def _load():
+    if _state["loaded"]:
+        return _state["lib"]
+    _state["loaded"] = True
+    paths = sorted(glob.glob(os.path.join(_HERE, "_cpu_ops*.so")))
+    if not paths:
+        _state["error"] = "not built (no oneDNN wheel for this platform at install time)"
+        return None
+    try:
+        # RTLD_DEEPBIND: the library's dnnl_* calls bind to its own oneDNN copy even if MindSpore's
+        # libdnnl.so.3 (same C API, capped at AVX2) is visible in the process.
+        lib = ctypes.CDLL(paths[0], mode=os.RTLD_NOW | os.RTLD_DEEPBIND)
+    except OSError as exc:
+        _state["error"] = f"cannot be loaded: {exc}"
+        return None
+    for name in ("CenterdetLastError", "CenterdetOneDnnVersion", "ConvImplementations"):
+        getattr(lib, name).restype = ctypes.c_char_p
+    _state["lib"], _state["path"] = lib, paths[0]
+    return lib
+
+
+def available():
+    return _load() is not None
+
+
+def status():
+    """One line: which kernels run and why."""
+    if not available():
+        return f"MindSpore's CPU kernels (centerdet's oneDNN kernels {_state['error']})"
+    if not enabled():
+        return "MindSpore's CPU kernels (centerdet's oneDNN kernels switched off)"
+    return f"centerdet oneDNN {onednn_version()} kernels for convolutions and max pooling"
+
+
+def set_enabled(flag):
+    """Force the kernels on (True), off (False) or back to the default (None). Layers decide when
+    they are constructed, so call this before building a network."""
+    _state["override"] = flag
+
+
+def enabled():
+    if _state["override"] is False or os.environ.get(ENV, "").lower() == "mindspore":
+        return False
+    if not available():
+        return False
+    import mindspore as ms
+
+    return ms.get_context("device_target") == "CPU"
+
+
+def set_threads(n):
+    """Threads per kernel call (0: all cores); data-parallel workers on one machine share them."""
+    if available():
+        _load().CenterdetSetThreads(int(n))
+
+
+def onednn_version():
+    return _load().CenterdetOneDnnVersion().decode() if available() else None
+
+
+def conv_implementations():
+    """{problem key: oneDNN implementation name} of every convolution run so far."""
+    if not available():
+        return {}
+    text = _load().ConvImplementations().decode()
+    return dict(line.rsplit(" ", 1) for line in text.splitlines() if line)
+
+
+def _custom(func, out_shape, out_dtype=None, bprop=None):
+    from mindspore import ops
+
+    extra = {"bprop": bprop} if bprop is not None else {}
+    op = ops.Custom(f"{_state['path']}:{func}", out_shape=out_shape, out_dtype=out_dtype or (lambda *types: types[0]),
+                    func_type="aot", **extra)
+    # MindSpore caches a primitive's backward graph by its attributes; without a distinct one, every
+    # convolution would share the first one's bprop (and its shapes).
+    op.add_prim_attr("centerdet_instance", next(_instances))
+    return op
+
+
+def conv_params(stride, dilation, groups, pad_mode, padding):
+    """The int64 vector the convolution kernels read (see dependency/cpu_ops/conv.cc)."""
+    from mindspore import Tensor
+
+    pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
+    if pad_mode != "pad":
+        pads = (0, 0, 0, 0)
+    values = [stride[0], stride[1], dilation[0], dilation[1], groups, int(pad_mode == "same"), *pads]
+    return Tensor(np.array(values, np.int64))
+
+
+def _conv_length(n, k, stride, dilation, pads, same):
+    if same:
+        return (n + stride - 1) // stride
+    return (n + pads - (k - 1) * dilation - 1) // stride + 1
+
+
+def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape):
+    """(x, w, params) -> conv(x, w), differentiable in x and w."""
+    from mindspore import ops
+
+    pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
+    if pad_mode != "pad":
+        pads = (0, 0, 0, 0)
+    same = pad_mode == "same"
+    weight_shape = tuple(weight_shape)
+
+    def out_shape(x, w, p):
+        return (x[0], out_channels,
+                _conv_length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same),
+                _conv_length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same))
+
+    grad_input = _custom("ConvBackwardDataLike", lambda dy, w, p, like: like)
+    grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)
+
+    def bprop(x, w, p, out, dout):
+        return grad_input(dout, w, p, x), grad_weight(dout, x, p), ops.zeros_like(p)
+
+    return _custom("ConvForward", out_shape, bprop=bprop)
+
+
+def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape):
+    """(x, w, params) -> conv_transpose(x, w) as nn.Conv2dTranspose computes it (weight (in, out, kh, kw)),
+    differentiable in x and w: it is the backward-data pass of the convolution from the output back."""
+    from mindspore import ops
+
+    pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
+    if pad_mode != "pad":
+        pads = (0, 0, 0, 0)
+    weight_shape = tuple(weight_shape)
+
+    def length(n, k, s, d, pad):  # nn.Conv2dTranspose's output size
+        span = k + (k - 1) * (d - 1)
+        if pad_mode == "same":
+            return n * s
+        if pad_mode == "valid":
+            return n * s + max(span - s, 0)
+        return n * s - pad + span - s
+
+    def out_shape(x, w, p):
+        return (x[0], out_channels, length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1]),
+                length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3]))
+
+    def back_shape(g, w, p):
+        same = pad_mode == "same"
+        return (g[0], in_channels,
+                _conv_length(g[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same),
+                _conv_length(g[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same))
+
+    grad_input = _custom("ConvForward", back_shape)
+    grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)
+
+    def bprop(x, w, p, out, dout):
+        # The transposed conv's input plays the convolution's output gradient.
+        return grad_input(dout, w, p), grad_weight(x, dout, p), ops.zeros_like(p)
+
+    return _custom("ConvBackwardData", out_shape, bprop=bprop)
+
+
+def max_pool_op(kernel_size, stride, padding):
+    """(x, params) -> max pool with ``padding`` on every side, differentiable in x."""
+    from mindspore import Tensor, ops
+
+    params = Tensor(np.array([kernel_size, kernel_size, stride, stride] + [padding] * 4, np.int64))
+
+    def out_shape(x, p):
+        return (x[0], x[1], (x[2] + 2 * padding - kernel_size) // stride + 1,
+                (x[3] + 2 * padding - kernel_size) // stride + 1)
+
+    grad = _custom("MaxPoolBackward", lambda dy, x, p: x)
+
+    def bprop(x, p, out, dout):
+        return grad(dout, x, p), ops.zeros_like(p)
+
+    return _custom("MaxPoolForward", out_shape, bprop=bprop), params
+
+
+def deform_sample_op(kernel_size, stride, padding, dilation=1):
+    """(x, om, params) -> cols: the sampling half of a DCNv2 conv (dependency/cpu_ops/deform.cc).
+    ``om`` is the offset conv's output in the DCNv2 layout (dy/dx pairs, then mask logits); cols
+    (N, C·k², Ho, Wo) times the weights as a 1×1 conv is the deformable convolution."""
+    import mindspore as ms
+    from mindspore import Tensor, ops
+
+    taps = kernel_size * kernel_size
+    params = Tensor(np.array([kernel_size, kernel_size, stride, stride, padding, padding, dilation, dilation],
+                             np.int64))
+    grad = _custom("DeformSampleBackward", lambda dcols, x, om, p: [x, om],
+                   lambda *types: [ms.float32, ms.float32])
+
+    def bprop(x, om, p, out, dout):
+        dx, dom = grad(dout, x, om, p)
+        return dx, dom, ops.zeros_like(p)
+
+    op = _custom("DeformSample", lambda x, om, p: (x[0], x[1] * taps, om[2], om[3]), bprop=bprop)
+    return op, params
+
+
+def all_finite_op():
+    """(g_1, ..., g_n) -> bool tensor of shape (1,): every element of every input is finite."""
+    import mindspore as ms
+
+    return _custom("AllFinite", lambda *shapes: (1,), lambda *types: ms.bool_)
