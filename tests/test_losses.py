@@ -10,6 +10,7 @@ import centerdet  # noqa: F401  (must precede mindspore: sets the oneDNN env var
 import mindspore as ms
 from mindspore import Tensor
 
+from centerdet import cpu_ops
 from centerdet.losses import CenterNetLoss, FocalLoss, RegL1Loss
 
 RTOL = 1e-5
@@ -50,6 +51,14 @@ def test_env_first_pynative_scalar_op():
             "print(float(FocalLoss()(t, t).asnumpy()))\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.fixture(params=["onednn", "mindspore"] if cpu_ops.available() else ["mindspore"])
+def kernels(request):
+    """FocalLoss built on centerdet's fused CPU kernel or on MindSpore's ops."""
+    cpu_ops.set_enabled(None if request.param == "onednn" else False)
+    yield request.param
+    cpu_ops.set_enabled(None)
 
 
 # ------------------------------------------------------------------------------ references
@@ -118,7 +127,7 @@ def test_reference_focal_tiny_by_hand():
     assert ref_focal(logits, gt) == pytest.approx(41 / 128 * math.log(2), rel=1e-6)
 
 
-def test_focal_tiny_by_hand(mode):
+def test_focal_tiny_by_hand(mode, kernels):
     logits = np.array([[[[0.0, math.log(3.0)]]]], np.float32)
     gt = np.array([[[[1.0, 0.5]]]], np.float32)
     got = FocalLoss()(Tensor(logits), Tensor(gt)).asnumpy()
@@ -126,7 +135,7 @@ def test_focal_tiny_by_hand(mode):
     assert float(got) == pytest.approx(41 / 128 * math.log(2), rel=RTOL)
 
 
-def test_focal_clamp_by_hand(mode):
+def test_focal_clamp_by_hand(mode, kernels):
     # one negative pixel with a huge logit: p = 1 - 1e-4 (clamped), Y = 0 -> no positives -> divide by 1
     # L = -(1-1e-4)^2 log(1e-4) ≈ 9.2085 (without the clamp it would be inf)
     logits = np.array([[[[40.0]]]], np.float32)
@@ -139,13 +148,48 @@ def test_focal_clamp_by_hand(mode):
 
 
 @pytest.mark.parametrize("seed, n_pos", [(0, (2, 1)), (1, (5, 0)), (2, (0, 0))])
-def test_focal_matches_reference(mode, seed, n_pos):
+def test_focal_matches_reference(mode, kernels, seed, n_pos):
     rng = np.random.default_rng(seed)
     logits, gt = _heat_batch(rng, n_pos=n_pos)
     want = ref_focal(logits, gt)
     got = float(FocalLoss()(Tensor(logits), Tensor(gt)).asnumpy())
     _record("focal", got, want)
     assert got == pytest.approx(want, rel=RTOL)
+
+
+def test_focal_gradient_matches_finite_differences(mode, kernels):
+    """d loss / d logits against central differences of the float64 reference, at positives,
+    negatives near and far from peaks, and a clamped (saturated) logit, whose gradient is 0."""
+    rng = np.random.default_rng(5)
+    logits, gt = _heat_batch(rng, n_pos=(3, 1))
+    logits[0, 0, 0, 0], gt[0, 0, 0, 0] = 30.0, 0.0  # sigmoid saturates: clamped, no gradient
+    grad = ms.grad(FocalLoss())(Tensor(logits), Tensor(gt)).asnumpy()
+    assert grad[0, 0, 0, 0] == 0.0
+    l64, eps = logits.astype(np.float64), 1e-4
+    picks = [tuple(i) for i in np.argwhere(gt == 1)[:3]] + [tuple(i) for i in np.argwhere((gt > 0.3) & (gt < 1))[:3]]
+    picks += [tuple(i) for i in np.argwhere(gt < 0.01)[:3]]
+    for idx in picks:
+        up, down = l64.copy(), l64.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        fd = (ref_focal(up, gt) - ref_focal(down, gt)) / (2 * eps)
+        assert grad[idx] == pytest.approx(fd, rel=2e-3, abs=1e-6), idx
+
+
+@pytest.mark.skipif(not cpu_ops.available(), reason="centerdet CPU kernels not built")
+def test_fused_focal_equals_mindspore_ops_with_gradient(mode):
+    rng = np.random.default_rng(9)
+    logits, gt = _heat_batch(rng, b=2, c=3, h=33, w=31, n_pos=(4, 2))
+    results = []
+    for flag in (False, True):
+        cpu_ops.set_enabled(flag)
+        loss = FocalLoss()
+        cpu_ops.set_enabled(None)
+        assert loss.fused is flag
+        value, grad = ms.value_and_grad(loss)(Tensor(logits), Tensor(gt))
+        results.append((float(value.asnumpy()), grad.asnumpy()))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-5)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4, atol=1e-6 * np.abs(results[0][1]).max())
 
 
 def test_reference_regl1_tiny_by_hand():

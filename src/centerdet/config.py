@@ -141,8 +141,9 @@ class CenterNetConfig(CommonConfig):
     neck: str = "deconv"
     neck_width: int = 64
     use_dcn: bool = True
-    # Train the DCNs by grid sampling + 1×1 conv instead of the fused op: on CPU 14-15 % shorter
-    # steps for 16-27 % more peak memory (benchmarks/README.md); inference always uses the fused op.
+    # With cpu_kernels mindspore: train the DCNs by grid sampling + 1×1 conv instead of the fused
+    # op, 14-15 % shorter CPU steps for 16-27 % more peak memory (benchmarks/README.md); inference
+    # always uses the fused op. centerdet's own CPU kernels have their own DCN sampling.
     dcn_train_sampling: bool = False
     deconv_channels: List[int] = _f([256, 128, 64])
     head_conv: int = 64

@@ -4,8 +4,9 @@ Why: MindSpore 2.10 hands its bundled oneDNN plain NCHW tensors, so on CPU every
 is im2col + GEMM, and above AVX2 those kernels fall back to reference code (runtime.py caps them at
 AVX2). This library links its own oneDNN copy, reorders each convolution's operands to the blocked
 layouts oneDNN's direct JIT kernels want (as PyTorch does) and may use AVX-512. It also holds a max
-pool (MindSpore's CPU MaxPoolGrad is ~10× PyTorch's), one fused all-finite check over the gradients
-and the sampling step of deformable convolutions.
+pool (MindSpore's CPU MaxPoolGrad is ~10× PyTorch's), the loss-scale division and all-finite
+check over the gradients in one pass, the focal loss and the sampling step of deformable
+convolutions.
 
 The layers in centerdet.models.layers use these kernels when ``enabled()``: the library was built
 and loaded, MindSpore's device target is CPU, and neither ``set_enabled(False)`` (the config key
@@ -224,8 +225,52 @@ def deform_sample_op(kernel_size, stride, padding, dilation=1):
     return op, params
 
 
-def all_finite_op():
-    """(g_1, ..., g_n) -> bool tensor of shape (1,): every element of every input is finite."""
+def batch_norm_train_op(eps, momentum):
+    """(x, gamma, beta, moving_mean, moving_variance, params) -> y: BatchNorm on batch statistics,
+    differentiable in x, gamma and beta; the kernel updates the moving averages in place
+    (dependency/cpu_ops/bnorm.cc). ``momentum`` is the batch statistics' weight."""
+    import mindspore as ms
+    from mindspore import Tensor, ops
+
+    params = Tensor(np.array([eps, momentum], np.float32))
+    grad = _custom("BatchNormTrainGrad", lambda dy, x, g, p: [x, g, g],
+                   lambda *types: [ms.float32, ms.float32, ms.float32])
+
+    def bprop(x, gamma, beta, mean, var, p, out, dout):
+        dx, dgamma, dbeta = grad(dout, x, gamma, p)
+        return dx, dgamma, dbeta, ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(p)
+
+    op = _custom("BatchNormTrain", lambda x, g, b, m, v, p: x, bprop=bprop)
+    # Declared as MindSpore's own BatchNorm declares them: the averages are written in place, so the
+    # graph hands over the parameters themselves (not a loaded copy) and orders the write.
+    from mindspore.ops import signature as sig
+
+    op.set_signatures((sig.make_sig("x"), sig.make_sig("gamma"), sig.make_sig("beta"),
+                       sig.make_sig("moving_mean", sig.sig_rw.RW_WRITE),
+                       sig.make_sig("moving_variance", sig.sig_rw.RW_WRITE), sig.make_sig("params")))
+    op.add_prim_attr("side_effect_mem", True)
+    return op, params
+
+
+def focal_loss_op(alpha, beta, eps):
+    """(logits, target, params) -> float32[2] (S, P) of dependency/cpu_ops/focal.cc: the focal
+    loss is −S / max(P, 1); differentiable in logits."""
+    import mindspore as ms
+    from mindspore import Tensor, ops
+
+    params = Tensor(np.array([alpha, beta, eps], np.float32))
+    grad = _custom("FocalLossGrad", lambda dout, x, t, p: x)
+
+    def bprop(x, t, p, out, dout):
+        return grad(dout, x, t, p), ops.zeros_like(t), ops.zeros_like(p)
+
+    return _custom("FocalLoss", lambda x, t, p: (2,), lambda *types: ms.float32, bprop=bprop), params
+
+
+def unscale_all_finite_op():
+    """(scale, g_1, ..., g_n) -> (g_1 / scale, ..., g_n / scale, finite): finite a bool tensor of
+    shape (1,), true when every element of every g_i is finite."""
     import mindspore as ms
 
-    return _custom("AllFinite", lambda *shapes: (1,), lambda *types: ms.bool_)
+    return _custom("UnscaleAllFinite", lambda scale, *grads: list(grads) + [(1,)],
+                   lambda scale, *types: list(types) + [ms.bool_])

@@ -5,7 +5,7 @@ are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 an
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from centerdet.models.layers import Conv2d
+from centerdet.models.layers import BatchNorm2d, Conv2d
 
 # (expand ratio t, output channels c, repeats n, first stride s), as in the paper and torchvision.
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -22,7 +22,7 @@ def conv(cin, cout, k, stride=1, group=1):
 
 def bn(c):
     # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
-    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.9)
+    return BatchNorm2d(c, eps=1e-5, momentum=0.9)
 
 
 ACTIVATIONS = {"relu6": nn.ReLU6, "relu": nn.ReLU}

@@ -5,7 +5,7 @@ or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for 
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from centerdet.models.layers import Conv2d, MaxPool2d
+from centerdet.models.layers import BatchNorm2d, Conv2d, MaxPool2d
 
 DEPTHS = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -22,7 +22,7 @@ def conv(cin, cout, k, stride=1):
 
 def bn(c):
     # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
-    return nn.BatchNorm2d(c, eps=1e-5, momentum=0.9)
+    return BatchNorm2d(c, eps=1e-5, momentum=0.9)
 
 
 class BasicBlock(nn.Cell):

@@ -6,7 +6,7 @@ checkpoints (conv at 0/6/12, BN 1/7/13, up-conv 3/9/15, BN 4/10/16).
 import numpy as np
 from mindspore import Tensor, nn
 
-from centerdet.models.layers import Conv2d, Conv2dTranspose
+from centerdet.models.layers import BatchNorm2d, Conv2d, Conv2dTranspose
 from centerdet.models.dcn import ModulatedDeformConv2d
 
 
@@ -44,8 +44,8 @@ class DeconvNeck(nn.Cell):
                 conv = ModulatedDeformConv2d(cin, c, 3, padding=1, train_sampling=dcn_train_sampling)
             else:
                 conv = Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
-            cells += [conv, nn.BatchNorm2d(c, momentum=0.9), nn.ReLU(),
-                      bilinear_upconv(c), nn.BatchNorm2d(c, momentum=0.9), nn.ReLU()]
+            cells += [conv, BatchNorm2d(c, momentum=0.9), nn.ReLU(),
+                      bilinear_upconv(c), BatchNorm2d(c, momentum=0.9), nn.ReLU()]
             cin = c
         self.deconv_layers = nn.SequentialCell(cells)
         self.out_channels = cin

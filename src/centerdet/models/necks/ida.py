@@ -9,14 +9,14 @@ objects and landmark positions need.
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from centerdet.models.layers import Conv2d, Conv2dTranspose
+from centerdet.models.layers import BatchNorm2d, Conv2d, Conv2dTranspose
 
 
 def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
     return nn.SequentialCell([
         Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
                   weight_init=HeNormal(mode="fan_out", nonlinearity="relu")),
-        nn.BatchNorm2d(cout, eps=eps, momentum=momentum), nn.ReLU()])
+        BatchNorm2d(cout, eps=eps, momentum=momentum), nn.ReLU()])
 
 
 class IdaUpNeck(nn.Cell):
@@ -32,7 +32,7 @@ class IdaUpNeck(nn.Cell):
         for c in reversed(in_channels[:-1]):
             ups.append(nn.SequentialCell([
                 Conv2dTranspose(width, width, 2, stride=2, has_bias=False),
-                nn.BatchNorm2d(width, eps=1e-3, momentum=0.9), nn.ReLU()]))
+                BatchNorm2d(width, eps=1e-3, momentum=0.9), nn.ReLU()]))
             lats.append(_conv_bn_relu(c, width, 1))
         self.ups = nn.CellList(ups)
         self.lats = nn.CellList(lats)
