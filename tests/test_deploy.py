@@ -1,5 +1,6 @@
 """Deployment: export (MINDIR / AIR / ONNX), and preprocess → MINDIR batch runner → postprocess giving
 exactly eval.py's detections at the same fixed input shape."""
+import dataclasses
 import json
 import os
 
@@ -46,12 +47,16 @@ def test_mindir_outputs_equal_the_checkpoint_network(tmp_path, model):
     path = export_network(cfg, log=lambda line: None)
     assert path.endswith(".mindir") and os.path.isfile(path)
     x = np.random.default_rng(0).normal(size=(1, 3, 96, 128)).astype(np.float32)
-    want = [o.asnumpy() for o in load_detector(cfg, log=lambda line: None)(ms.Tensor(x))]
     got = [o.asnumpy() for o in nn.GraphCell(ms.load(path))(ms.Tensor(x))]
-    assert len(got) == len(want) == (4 if model == "centerface" else 3)
-    diff = max(np.abs(g - w).max() for g, w in zip(got, want))
-    print(f"{model}: MINDIR vs checkpoint max |diff| {diff:.2e}")
-    assert diff <= 1e-5
+    assert len(got) == (4 if model == "centerface" else 3)
+    # The file holds MindSpore's own operators: bit-identical to the checkpoint network on those,
+    # and equal to rounding on centerdet's CPU kernels (what eval.py runs by default).
+    for kernels, tolerance in (("mindspore", 0.0), ("onednn", 1e-5)):
+        want = [o.asnumpy() for o in load_detector(dataclasses.replace(cfg, cpu_kernels=kernels),
+                                                   log=lambda line: None)(ms.Tensor(x))]
+        diff = max(np.abs(g - w).max() for g, w in zip(got, want))
+        print(f"{model}: MINDIR vs checkpoint network on {kernels} kernels, max |diff| {diff:.2e}")
+        assert diff <= tolerance
 
 
 def _chain(tmp_path, config, data_args, ckpt, evaluate_args):
@@ -67,8 +72,10 @@ def _chain(tmp_path, config, data_args, ckpt, evaluate_args):
     run_script("postprocess.py", common + ["--pre_result_path", str(tmp_path / "pre"), "--result_path",
                                            str(tmp_path / "out"), "--save_result_dir", str(tmp_path / "post")],
                tmp_path)
+    # The exported file holds MindSpore's own operators (export.py builds on them): eval.py on the
+    # same kernels makes the comparison exact, not just equal to rounding.
     run_script("eval.py", common + ["--keep_res", "false", "--flip_test", "false", "--multi_scales", "[1.0]",
-                                    "--load_checkpoint_path", ckpt, *evaluate_args],
+                                    "--load_checkpoint_path", ckpt, "--cpu_kernels", "mindspore", *evaluate_args],
                tmp_path)
 
 

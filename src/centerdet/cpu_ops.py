@@ -124,8 +124,9 @@ def _conv_length(n, k, stride, dilation, pads, same):
     return (n + pads - (k - 1) * dilation - 1) // stride + 1
 
 
-def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape):
-    """(x, w, params) -> conv(x, w), differentiable in x and w."""
+def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape, bias=False):
+    """(x, w, params) -> conv(x, w), differentiable in x and w; with ``bias``, (x, w, b, params) ->
+    conv(x, w) + b, the bias added inside the kernel."""
     from mindspore import ops
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
@@ -141,6 +142,17 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
 
     grad_input = _custom("ConvBackwardDataLike", lambda dy, w, p, like: like)
     grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)
+    if bias:
+        import mindspore as ms
+
+        grad_weight_bias = _custom("ConvBackwardWeightsBias", lambda dy, x, p: [weight_shape, (out_channels,)],
+                                   lambda *types: [ms.float32, ms.float32])
+
+        def bprop_bias(x, w, b, p, out, dout):
+            dw, db = grad_weight_bias(dout, x, p)
+            return grad_input(dout, w, p, x), dw, db, ops.zeros_like(p)
+
+        return _custom("ConvForwardBias", lambda x, w, b, p: out_shape(x, w, p), bprop=bprop_bias)
 
     def bprop(x, w, p, out, dout):
         return grad_input(dout, w, p, x), grad_weight(dout, x, p), ops.zeros_like(p)

@@ -61,7 +61,7 @@ class ModulatedDeformConv2d(nn.Cell):
         if self.onednn:
             self.sample, self.sample_params = cpu_ops.deform_sample_op(k, stride, padding)
             self.cols_conv = cpu_ops.conv2d_op(out_channels, (1, 1), (1, 1), (1, 1), "valid", 0,
-                                               (out_channels, in_channels * n, 1, 1))
+                                               (out_channels, in_channels * n, 1, 1), bias=True)
             self.cols_params = cpu_ops.conv_params((1, 1), (1, 1), 1, "valid", 0)
 
     def construct(self, x):
@@ -69,7 +69,7 @@ class ModulatedDeformConv2d(nn.Cell):
             cols = self.sample(x, self.conv_offset_mask(x), self.sample_params)
             # (Cout, Cin, kh, kw) flattens in cols' channel order c·k² + tap
             weight = self.weight.reshape(self.weight.shape[0], -1, 1, 1)
-            return ops.bias_add(self.cols_conv(cols, weight, self.cols_params), self.bias)
+            return self.cols_conv(cols, weight, self.bias, self.cols_params)
         if self.training and self.train_sampling:
             return self._sampled_conv(x)
         om = ops.gather(self.conv_offset_mask(x), self.order, 1)

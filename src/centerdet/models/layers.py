@@ -15,16 +15,20 @@ class Conv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
         if self.onednn:
-            self.onednn_conv = cpu_ops.conv2d_op(self.out_channels, self.kernel_size, self.stride, self.dilation,
-                                                 self.pad_mode, self.padding, self.weight.shape)
+            geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
+                        self.weight.shape)
+            self.onednn_conv = cpu_ops.conv2d_op(*geometry)
+            # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
+            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True)
             self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
                                                      self.padding)
 
     def construct(self, x):
         if self.onednn:
-            out = self.onednn_conv(x, self.weight, self.onednn_params)
-        else:
-            out = self.conv2d(x, self.weight)
+            if self.has_bias:
+                return self.onednn_conv_bias(x, self.weight, self.bias, self.onednn_params)
+            return self.onednn_conv(x, self.weight, self.onednn_params)
+        out = self.conv2d(x, self.weight)
         if self.has_bias:
             out = self.bias_add(out, self.bias)
         return out
