@@ -282,3 +282,57 @@ def test_report_max_differences():
     if MAX_DIFF:
         print("\nloss max relative differences:", {k: f"{v:.2e}" for k, v in MAX_DIFF.items()})
         assert max(MAX_DIFF.values()) < RTOL
+
+
+def _clamped_probability(x, eps=1e-4):
+    """sigmoid(x) in float64, clamped to the float32 bounds the kernel uses, and 1 − p (exact in
+    float32 for p ≥ ½): the float32 bound 1 − eps is 0.99989998, which moves log(1 − p) of a
+    saturated logit by 2e-5 from the float64 one."""
+    s = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    p = np.clip(s.astype(np.float32), np.float32(eps), np.float32(1 - eps))
+    return s, p.astype(np.float64), (np.float32(1) - p).astype(np.float64)
+
+
+def _ref_focal_grad(x, t, alpha, beta, eps=1e-4):
+    """d S / d logits in float64 (S the signed sum; the loss is −S / max(P, 1))."""
+    s, p, q = _clamped_probability(x, eps)
+    t = t.astype(np.float64)
+    dp = np.where(t >= 1, q ** alpha / p - alpha * q ** (alpha - 1) * np.log(p),
+                  (1 - t) ** beta * (alpha * p ** (alpha - 1) * np.log(q) - p ** alpha / q))
+    s32 = s.astype(np.float32)
+    return np.where((s32 >= np.float32(eps)) & (s32 <= np.float32(1 - eps)), dp * p * q, 0.0)
+
+
+@pytest.mark.skipif(not cpu_ops.available(), reason="centerdet CPU kernels not built")
+@pytest.mark.parametrize("alpha, beta", [(2.0, 4.0), (3.0, 2.0)])  # the 8-wide path; the scalar one
+def test_fused_focal_every_element_against_float64(alpha, beta):
+    """Sums and each gradient element of the fused kernel against float64 numpy over logits from
+    −20 to 20 (clamped at both ends) and an odd length (vector body plus scalar tail); a NaN logit
+    makes the loss and its gradient NaN instead of being clamped away."""
+    rng = np.random.default_rng(3)
+    n = 8 * 4099 + 5
+    x = rng.uniform(-20, 20, n).astype(np.float32)
+    t = rng.random(n).astype(np.float32) ** 4
+    t[rng.choice(n, 300, replace=False)] = 1.0
+    sums, params = cpu_ops.focal_loss_op(alpha, beta, 1e-4)
+    x_t, t_t = Tensor(x.reshape(1, 1, 1, n)), Tensor(t.reshape(1, 1, 1, n))
+    got = sums(x_t, t_t, params).asnumpy()
+    _, p, q = _clamped_probability(x)
+    t64 = t.astype(np.float64)
+    want = np.where(t64 >= 1, np.log(p) * q ** alpha, np.log(q) * p ** alpha * (1 - t64) ** beta).sum()
+    assert got[1] == 300
+    assert got[0] == pytest.approx(want, rel=2e-6)
+    grad = ms.grad(lambda a: sums(a, t_t, params)[0])(x_t).asnumpy().ravel()
+    ref = _ref_focal_grad(x, t, alpha, beta)
+    # Leave out logits whose sigmoid is within rounding of a clamp bound (in or out is a coin toss).
+    s = 1 / (1 + np.exp(-x.astype(np.float64)))
+    clear = (np.abs(s - 1e-4) > 1e-9) & (np.abs(s - (1 - 1e-4)) > 1e-7)
+    assert clear.mean() > 0.999
+    grad, ref = grad[clear], ref[clear]
+    np.testing.assert_allclose(grad, ref, rtol=2e-5, atol=1e-6 * np.abs(ref).max())
+    assert (grad[((x > 10) | (x < -10))[clear]] == 0).all()  # clamped: no gradient
+    x[17] = np.nan
+    x_t = Tensor(x.reshape(1, 1, 1, n))
+    assert np.isnan(sums(x_t, t_t, params).asnumpy()[0])
+    grad = ms.grad(lambda a: sums(a, t_t, params)[0])(x_t).asnumpy().ravel()
+    assert np.isnan(grad[17]) and np.isfinite(np.delete(grad, 17)).all()
