@@ -127,14 +127,17 @@ def test_max_pool_is_pytorch_rule_on_negative_inputs(mode):
     assert np.array_equal(out, -np.ones((1, 1, 3, 3), np.float32))
 
 
-@pytest.mark.parametrize("shape", [(4, 16, 9, 7), (3, 3, 1, 2), (3, 32, 20, 21)])
-def test_batch_norm_training_matches_mindspore(mode, shape):
+@pytest.mark.parametrize("shape, activation", [((4, 16, 9, 7), None), ((3, 3, 1, 2), None), ((3, 32, 20, 21), None),
+                                               ((4, 16, 9, 7), "relu"), ((3, 32, 20, 21), "relu6")])
+def test_batch_norm_training_matches_mindspore(mode, shape, activation):
     """Train mode: output and gradients (x, gamma, beta), then the moving averages after two
     steps (biased variance normalises, the unbiased one enters the average, as MindSpore does).
-    The input's mean is large against its spread, where a naive E[x²] − E[x]² would cancel."""
+    The input's mean is large against its spread, where a naive E[x²] − E[x]² would cancel. With
+    an activation: ours in the BN kernel (masking the gradient by its output), MindSpore's a
+    separate ReLU / ReLU6 op; γ up to 4 takes outputs past 6."""
     def make():
-        bn = layers.BatchNorm2d(shape[1], eps=1e-5, momentum=0.9)
-        bn.gamma.set_data(Tensor(np.linspace(0.5, 2, shape[1]).astype(np.float32)))
+        bn = layers.BatchNorm2d(shape[1], eps=1e-5, momentum=0.9, activation=activation)
+        bn.gamma.set_data(Tensor(np.linspace(0.5, 4, shape[1]).astype(np.float32)))
         bn.beta.set_data(Tensor(np.linspace(-1, 1, shape[1]).astype(np.float32)))
         bn.set_train(True)
         return bn
@@ -144,6 +147,11 @@ def test_batch_norm_training_matches_mindspore(mode, shape):
     want = values_and_grads(ref, Tensor(x))
     got = values_and_grads(fast, Tensor(x))
     assert_same(want, got, rtol=2e-4)
+    y = got[0]
+    if activation:
+        assert (y == 0).mean() > 0.2 and y.min() == 0
+    if activation == "relu6":
+        assert (y == 6).mean() > 0.01 and y.max() == 6
     for bn in (ref, fast):
         bn(Tensor(x * 1.5)).asnumpy()
     for name in ("moving_mean", "moving_variance"):

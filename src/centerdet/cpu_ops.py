@@ -237,19 +237,25 @@ def deform_sample_op(kernel_size, stride, padding, dilation=1):
     return op, params
 
 
-def batch_norm_train_op(eps, momentum):
+BN_ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
+
+
+def batch_norm_train_op(eps, momentum, activation=None):
     """(x, gamma, beta, moving_mean, moving_variance, params) -> y: BatchNorm on batch statistics,
-    differentiable in x, gamma and beta; the kernel updates the moving averages in place
-    (dependency/cpu_ops/bnorm.cc). ``momentum`` is the batch statistics' weight."""
+    then ``activation`` (None, "relu" or "relu6") in the same pass; differentiable in x, gamma and
+    beta; the kernel updates the moving averages in place (dependency/cpu_ops/bnorm.cc).
+    ``momentum`` is the batch statistics' weight."""
     import mindspore as ms
     from mindspore import Tensor, ops
 
-    params = Tensor(np.array([eps, momentum], np.float32))
-    grad = _custom("BatchNormTrainGrad", lambda dy, x, g, p: [x, g, g],
+    act = BN_ACTIVATIONS[activation]
+    params = Tensor(np.array([eps, momentum, act], np.float32))
+    grad = _custom("BatchNormTrainGrad", lambda dy, x, g, y, p: [x, g, g],
                    lambda *types: [ms.float32, ms.float32, ms.float32])
 
     def bprop(x, gamma, beta, mean, var, p, out, dout):
-        dx, dgamma, dbeta = grad(dout, x, gamma, p)
+        # the activation's mask comes from its output; without one, x stands in (nothing more kept)
+        dx, dgamma, dbeta = grad(dout, x, gamma, out if act else x, p)
         return dx, dgamma, dbeta, ops.zeros_like(mean), ops.zeros_like(var), ops.zeros_like(p)
 
     op = _custom("BatchNormTrain", lambda x, g, b, m, v, p: x, bprop=bprop)

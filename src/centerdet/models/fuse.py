@@ -34,6 +34,12 @@ def _fold(conv, bn, name):
         conv.has_bias = True
 
 
+def _replacement(bn):
+    """What stays of a folded BatchNorm: its activation (layers.BatchNorm2d may carry one), or nothing."""
+    act = getattr(bn, "activation", None)
+    return {None: nn.Identity, "relu": nn.ReLU, "relu6": nn.ReLU6}[act]()
+
+
 def fold_batchnorm(net):
     """Fold in place every BatchNorm2d that directly follows a conv; returns how many were folded.
     Call after loading weights and before the first (graph-compiling) call, with the net in eval mode."""
@@ -44,13 +50,13 @@ def fold_batchnorm(net):
             for i in range(len(children) - 1):
                 if isinstance(children[i], CONVS) and isinstance(children[i + 1], nn.BatchNorm2d):
                     _fold(children[i], children[i + 1], f"{name}.{i}")
-                    cell[i + 1] = nn.Identity()
+                    cell[i + 1] = _replacement(children[i + 1])
                     folded += 1
         for conv_attr, bn_attr in NAMED_PAIRS:
             conv, bn = getattr(cell, conv_attr, None), getattr(cell, bn_attr, None)
             if isinstance(conv, CONVS) and isinstance(bn, nn.BatchNorm2d):
                 _fold(conv, bn, f"{name}.{conv_attr}")
-                setattr(cell, bn_attr, nn.Identity())
+                setattr(cell, bn_attr, _replacement(bn))
                 folded += 1
     return folded
 

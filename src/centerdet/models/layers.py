@@ -55,23 +55,37 @@ class Conv2dTranspose(nn.Conv2dTranspose):
 
 
 class BatchNorm2d(nn.BatchNorm2d):
-    """nn.BatchNorm2d whose training-mode pass runs on centerdet's CPU kernel: batch statistics,
-    and the moving averages updated in place inside the kernel as MindSpore's BatchNorm does
-    (biased variance to normalise, unbiased into the average). Updating them through ops.assign
-    instead cost CenterFace's train step ~10 % in time and ~150 MB of peak memory (the side
-    effects order the graph). Evaluation uses MindSpore's op on the averages (or is folded away)."""
+    """nn.BatchNorm2d, optionally followed by ``activation`` ("relu" or "relu6"), whose training-mode
+    pass runs on centerdet's CPU kernel: batch statistics, the activation in the same pass, and the
+    moving averages updated in place inside the kernel as MindSpore's BatchNorm does (biased
+    variance to normalise, unbiased into the average). Updating them through ops.assign instead
+    cost CenterFace's train step ~10 % in time and ~150 MB of peak memory (the side effects order
+    the graph); the separate ReLU kept one more tensor per BN-ReLU pair alive until the backward.
+    Evaluation uses MindSpore's op on the averages (or is folded away, models/fuse.py), then the
+    activation; so do MindSpore's kernels. The parameters are nn.BatchNorm2d's either way."""
 
-    def __init__(self, *args, **kwargs):
+    ACTIVATIONS = {"relu": ops.ReLU, "relu6": ops.ReLU6}
+
+    def __init__(self, *args, activation=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if activation is not None and activation not in self.ACTIVATIONS:
+            raise ValueError(f"BatchNorm2d activation must be one of {sorted(self.ACTIVATIONS)} or None, "
+                             f"got {activation!r}")
+        self.activation = activation
+        self.act = self.ACTIVATIONS[activation]() if activation else None
         self.onednn = cpu_ops.enabled() and self.use_batch_statistics is None and self.format == "NCHW"
         if self.onednn:
             # nn.BatchNorm2d keeps 1 − momentum: the batch statistics' weight
-            self.onednn_bn, self.onednn_params = cpu_ops.batch_norm_train_op(self.eps, self.momentum)
+            self.onednn_bn, self.onednn_params = cpu_ops.batch_norm_train_op(self.eps, self.momentum, activation)
 
     def construct(self, x):
-        if not (self.onednn and self.training):
-            return super().construct(x)
-        return self.onednn_bn(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, self.onednn_params)
+        if self.onednn and self.training:
+            return self.onednn_bn(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
+                                  self.onednn_params)
+        out = super().construct(x)
+        if self.act is not None:
+            out = self.act(out)
+        return out
 
 
 def zero_border(x, width=1):

@@ -20,17 +20,20 @@ def conv(cin, cout, k, stride=1, group=1):
                      has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
-def bn(c):
+def bn(c, act=None):
     # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
-    return BatchNorm2d(c, eps=1e-5, momentum=0.9)
+    return BatchNorm2d(c, eps=1e-5, momentum=0.9, activation=act)
 
 
-ACTIVATIONS = {"relu6": nn.ReLU6, "relu": nn.ReLU}
+ACTIVATIONS = ("relu6", "relu")
 
 
 def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6"):
-    # A SequentialCell (not a named Cell) so the keys come out as <i>.0.weight / <i>.1.gamma.
-    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout), ACTIVATIONS[act]()])
+    # A SequentialCell (not a named Cell) so the keys come out as <i>.0.weight / <i>.1.gamma; the
+    # activation runs inside the BatchNorm cell (one kernel in training on CPU).
+    if act not in ACTIVATIONS:
+        raise ValueError(f"MobileNetV2 activation must be one of {ACTIVATIONS}, got {act!r}")
+    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout, act)])
 
 
 class InvertedResidual(nn.Cell):

@@ -20,9 +20,10 @@ def conv(cin, cout, k, stride=1):
                      weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
 
 
-def bn(c):
-    # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value).
-    return BatchNorm2d(c, eps=1e-5, momentum=0.9)
+def bn(c, act=None):
+    # PyTorch momentum 0.1 == MindSpore momentum 0.9 (weight of the running value). A ReLU right
+    # after the BN runs inside its cell (one kernel in training on CPU).
+    return BatchNorm2d(c, eps=1e-5, momentum=0.9, activation=act)
 
 
 class BasicBlock(nn.Cell):
@@ -31,7 +32,7 @@ class BasicBlock(nn.Cell):
     def __init__(self, cin, planes, stride=1, downsample=None):
         super().__init__()
         self.conv1 = conv(cin, planes, 3, stride)
-        self.bn1 = bn(planes)
+        self.bn1 = bn(planes, "relu")
         self.conv2 = conv(planes, planes, 3)
         self.bn2 = bn(planes)
         self.relu = nn.ReLU()
@@ -39,7 +40,7 @@ class BasicBlock(nn.Cell):
 
     def construct(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn1(self.conv1(x))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
 
@@ -50,9 +51,9 @@ class Bottleneck(nn.Cell):
     def __init__(self, cin, planes, stride=1, downsample=None):
         super().__init__()
         self.conv1 = conv(cin, planes, 1)
-        self.bn1 = bn(planes)
+        self.bn1 = bn(planes, "relu")
         self.conv2 = conv(planes, planes, 3, stride)
-        self.bn2 = bn(planes)
+        self.bn2 = bn(planes, "relu")
         self.conv3 = conv(planes, planes * 4, 1)
         self.bn3 = bn(planes * 4)
         self.relu = nn.ReLU()
@@ -60,8 +61,8 @@ class Bottleneck(nn.Cell):
 
     def construct(self, x):
         identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn1(self.conv1(x))
+        out = self.bn2(self.conv2(out))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
 
@@ -72,8 +73,7 @@ class ResNet(nn.Cell):
         self.all_levels = all_levels
         self.conv1 = Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
                                weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
-        self.bn1 = bn(64)
-        self.relu = nn.ReLU()
+        self.bn1 = bn(64, "relu")
         # 3×3/2 over 1 px of padding; its input is post-ReLU, as MaxPool2d requires.
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.inplanes = 64
@@ -95,7 +95,7 @@ class ResNet(nn.Cell):
         return nn.SequentialCell(cells)
 
     def construct(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.bn1(self.conv1(x)))
         c2 = self.layer1(x)
         c3 = self.layer2(c2)
         c4 = self.layer3(c3)

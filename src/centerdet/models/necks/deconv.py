@@ -44,8 +44,10 @@ class DeconvNeck(nn.Cell):
                 conv = ModulatedDeformConv2d(cin, c, 3, padding=1, train_sampling=dcn_train_sampling)
             else:
                 conv = Conv2d(cin, c, 3, pad_mode="pad", padding=1, has_bias=False)
-            cells += [conv, BatchNorm2d(c, momentum=0.9), nn.ReLU(),
-                      bilinear_upconv(c), BatchNorm2d(c, momentum=0.9), nn.ReLU()]
+            # ReLUs inside the BN cells; the Identity cells hold their places, so the parameters
+            # keep the reference layout's names (deconv_layers.<6i + 0, 1, 3, 4>).
+            cells += [conv, BatchNorm2d(c, momentum=0.9, activation="relu"), nn.Identity(),
+                      bilinear_upconv(c), BatchNorm2d(c, momentum=0.9, activation="relu"), nn.Identity()]
             cin = c
         self.deconv_layers = nn.SequentialCell(cells)
         self.out_channels = cin

@@ -16,7 +16,7 @@ def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
     return nn.SequentialCell([
         Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
                   weight_init=HeNormal(mode="fan_out", nonlinearity="relu")),
-        BatchNorm2d(cout, eps=eps, momentum=momentum), nn.ReLU()])
+        BatchNorm2d(cout, eps=eps, momentum=momentum, activation="relu")])
 
 
 class IdaUpNeck(nn.Cell):
@@ -32,7 +32,7 @@ class IdaUpNeck(nn.Cell):
         for c in reversed(in_channels[:-1]):
             ups.append(nn.SequentialCell([
                 Conv2dTranspose(width, width, 2, stride=2, has_bias=False),
-                BatchNorm2d(width, eps=1e-3, momentum=0.9), nn.ReLU()]))
+                BatchNorm2d(width, eps=1e-3, momentum=0.9, activation="relu")]))
             lats.append(_conv_bn_relu(c, width, 1))
         self.ups = nn.CellList(ups)
         self.lats = nn.CellList(lats)
