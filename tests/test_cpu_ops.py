@@ -98,6 +98,28 @@ def test_conv2d_matches_mindspore(mode, case):
     compare_layer(lambda: layers.Conv2d(*case["args"], **case["kw"]), case["x"])
 
 
+@pytest.mark.parametrize("activation", ["relu", "relu6"])
+@pytest.mark.parametrize("case", [CONVS[0], CONVS[4]], ids=["3x3", "1x1"])  # blocked, and plain-layout 1×1
+def test_conv2d_with_fused_activation_equals_conv_then_activation(mode, case, activation):
+    """Inference: the activation as the kernel's post-op equals MindSpore's conv then ReLU/ReLU6;
+    a conv without a bias, or on MindSpore's kernels, declines (keeps its own activation cell)."""
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal(case["x"]).astype(np.float32) * 30)
+    kw = dict(case["kw"], has_bias=True)
+    ref = built_with(False, lambda: layers.Conv2d(*case["args"], **kw))
+    fast = built_with(True, lambda: layers.Conv2d(*case["args"], **kw))
+    fast.weight.set_data(ref.weight.data)
+    fast.bias.set_data(Tensor(rng.standard_normal(fast.bias.shape).astype(np.float32)))
+    ref.bias.set_data(fast.bias.data)
+    assert not ref.fuse_activation(activation) and fast.fuse_activation(activation)
+    act = {"relu": ms.ops.ReLU(), "relu6": ms.ops.ReLU6()}[activation]
+    want, got = act(ref(x)).asnumpy(), fast(x).asnumpy()
+    assert (want == 0).mean() > 0.2 and (activation == "relu" or (want == 6).mean() > 0.05)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    no_bias = built_with(True, lambda: layers.Conv2d(*case["args"], **dict(case["kw"], has_bias=False)))
+    assert not no_bias.fuse_activation(activation)
+
+
 TRANSPOSED = [
     dict(args=(8, 16, 4), kw=dict(stride=2, pad_mode="pad", padding=1), x=(2, 8, 6, 7)),  # CenterNet deconv
     dict(args=(8, 8, 2), kw=dict(stride=2), x=(2, 8, 6, 7)),  # ida neck ("same")

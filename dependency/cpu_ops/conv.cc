@@ -5,8 +5,11 @@
 // (nChw16c and friends), runs the direct JIT kernel and reorders the result back, as PyTorch does.
 //
 // The last input of every convolution kernel is an int64 vector:
-//   [stride_h, stride_w, dilation_h, dilation_w, groups, same, pad_top, pad_bottom, pad_left, pad_right]
+//   [stride_h, stride_w, dilation_h, dilation_w, groups, same, pad_top, pad_bottom, pad_left, pad_right, act]
 // same = 1 is MindSpore's pad_mode "same" (pads from the shapes); otherwise the pads are given.
+// act (forward only, for inference: nothing differentiates it): 1 applies a ReLU, 2 a ReLU6 to the
+// output inside the convolution (a oneDNN post-op), where a BatchNorm folded into the conv left its
+// activation (models/fuse.py); that saves a pass over every such activation map.
 // A transposed convolution is the backward-data pass of the convolution it transposes, so the
 // three kernels serve nn.Conv2dTranspose too.
 //
@@ -32,6 +35,7 @@ constexpr auto f32 = memory::data_type::f32;
 struct Geometry {
   memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
   bool bias = false;  // forward: add a bias of dst's channels; backward-weights: also its gradient
+  int act = 0;        // forward: 0 none, 1 ReLU, 2 ReLU6
   bool pointwise() const {
     return weights.size() == 4 && weights[2] == 1 && weights[3] == 1 && strides[0] == 1 && strides[1] == 1 &&
            pad_l[0] == 0 && pad_l[1] == 0 && pad_r[0] == 0 && pad_r[1] == 0;
@@ -94,6 +98,15 @@ dnnl::primitive_attr user_scratchpad() {
 // with_attr: the primitive itself (user scratchpad); without: the hint backward passes need.
 dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr) {
   auto attr = with_attr ? user_scratchpad() : dnnl::primitive_attr();
+  if (with_attr && g.act) {
+    dnnl::post_ops ops;
+    if (g.act == 1) {
+      ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    } else {
+      ops.append_eltwise(dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+    }
+    attr.set_post_ops(ops);
+  }
   const bool keep_plain = with_attr && g.pointwise();
   const auto src = keep_plain ? plain(g.src) : any(g.src), weights = keep_plain ? plain(g.weights) : any(g.weights),
              dst = keep_plain ? plain(g.dst) : any(g.dst);
@@ -160,6 +173,7 @@ Plan *make_plan(char kind, const Geometry &g) {
 std::string key_of(char kind, const Geometry &g) {
   std::string k(1, kind);
   if (g.bias) k += 'b';
+  if (g.act) k += g.act == 1 ? 'r' : '6';
   for (const auto *dims : {&g.src, &g.weights, &g.dst, &g.strides, &g.dilates, &g.pad_l, &g.pad_r}) {
     k += '|';
     for (auto v : *dims) k += std::to_string(v) + ',';
@@ -225,6 +239,7 @@ int conv(const char *name, char kind, const int64_t *src, const int64_t *w, cons
     const auto *p = static_cast<const int64_t *>(params[param_index]);
     Geometry g = geometry(src, w, dst, p);
     g.bias = bias != nullptr;
+    if (kind == 'f') g.act = static_cast<int>(p[10]);
     execute(call, plan_for(kind, g), in0, in1, out, bias);
   });
 }

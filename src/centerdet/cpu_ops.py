@@ -3,10 +3,11 @@
 Why: MindSpore 2.10 hands its bundled oneDNN plain NCHW tensors, so on CPU every k×k convolution
 is im2col + GEMM, and above AVX2 those kernels fall back to reference code (runtime.py caps them at
 AVX2). This library links its own oneDNN copy, reorders each convolution's operands to the blocked
-layouts oneDNN's direct JIT kernels want (as PyTorch does) and may use AVX-512. It also holds a max
-pool (MindSpore's CPU MaxPoolGrad is ~10× PyTorch's), the loss-scale division and all-finite
-check over the gradients in one pass, the focal loss and the sampling step of deformable
-convolutions.
+layouts oneDNN's direct JIT kernels want (as PyTorch does) and may use AVX-512; for inference a
+ReLU/ReLU6 after a (BatchNorm-folded) conv runs inside it. It also holds a max pool (MindSpore's
+CPU MaxPoolGrad is ~10× PyTorch's), BatchNorm's training pass with the ReLU/ReLU6 after it, the
+loss-scale division and all-finite check over the gradients in one pass, the focal loss and the
+sampling step of deformable convolutions.
 
 The layers in centerdet.models.layers use these kernels when ``enabled()``: the library was built
 and loaded, MindSpore's device target is CPU, and neither ``set_enabled(False)`` (the config key
@@ -58,7 +59,8 @@ def status():
         return f"MindSpore's CPU kernels (centerdet's oneDNN kernels {_state['error']})"
     if not enabled():
         return "MindSpore's CPU kernels (centerdet's oneDNN kernels switched off)"
-    return f"centerdet oneDNN {onednn_version()} kernels for convolutions and max pooling"
+    return (f"centerdet oneDNN {onednn_version()} kernels for convolutions and max pooling, own kernels for "
+            "BatchNorm (training), the focal loss and DCN sampling")
 
 
 def set_enabled(flag):
@@ -107,14 +109,20 @@ def _custom(func, out_shape, out_dtype=None, bprop=None):
     return op
 
 
-def conv_params(stride, dilation, groups, pad_mode, padding):
-    """The int64 vector the convolution kernels read (see dependency/cpu_ops/conv.cc)."""
+CONV_ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
+
+
+def conv_params(stride, dilation, groups, pad_mode, padding, activation=None):
+    """The int64 vector the convolution kernels read (see dependency/cpu_ops/conv.cc); an
+    ``activation`` ("relu", "relu6") is applied to a forward convolution's output, for inference
+    only (the kernels' gradients do not know it)."""
     from mindspore import Tensor
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
     if pad_mode != "pad":
         pads = (0, 0, 0, 0)
-    values = [stride[0], stride[1], dilation[0], dilation[1], groups, int(pad_mode == "same"), *pads]
+    values = [stride[0], stride[1], dilation[0], dilation[1], groups, int(pad_mode == "same"), *pads,
+              CONV_ACTIVATIONS[activation]]
     return Tensor(np.array(values, np.int64))
 
 

@@ -23,6 +23,16 @@ class Conv2d(nn.Conv2d):
             self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
                                                      self.padding)
 
+    def fuse_activation(self, activation):
+        """Inference only: apply ``activation`` ("relu", "relu6") inside the (biased) convolution
+        kernel; returns False (nothing changed) where that is not possible: MindSpore's kernels, or
+        no bias (models/fuse.py gives the conv one when it folds a BatchNorm in)."""
+        if not (self.onednn and self.has_bias):
+            return False
+        self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
+                                                 self.padding, activation)
+        return True
+
     def construct(self, x):
         if self.onednn:
             if self.has_bias:
