@@ -26,9 +26,15 @@ enum Act { kNone = 0, kRelu = 1, kRelu6 = 2 };
 
 Act act_of(const void *params) { return static_cast<Act>(static_cast<int>(static_cast<const float *>(params)[2])); }
 
-// The activation's gradient given its output y: dy where lo < y < hi, else 0 (ReLU: hi = ∞).
-// Written as a select on two compares, which vectorises (a branch on act inside did not: 3× slower).
-inline float masked(float dy, float y, float hi) { return (y > 0.0f) & (y < hi) ? dy : 0.0f; }
+// The activation's output range (lo, hi): none (−∞, ∞), ReLU (0, ∞), ReLU6 (0, 6).
+void bounds(Act act, float *lo, float *hi) {
+  *lo = act == kNone ? -INFINITY : 0.0f;
+  *hi = act == kRelu6 ? 6.0f : INFINITY;
+}
+
+// The activation's gradient given its output y: dy where lo < y < hi, else 0. A select on two
+// compares, which vectorises (a branch on act inside did not: 3× slower).
+inline float masked(float dy, float y, float lo, float hi) { return (y > lo) & (y < hi) ? dy : 0.0f; }
 
 Layout layout(const int64_t *shape, int ndim) {
   int64_t hw = 1;
@@ -54,8 +60,8 @@ CENTERDET_AOT(BatchNormTrain) {
     auto *moving_var = static_cast<float *>(params[4]);
     const float eps = static_cast<const float *>(params[5])[0];
     const float momentum = static_cast<const float *>(params[5])[1];
-    const Act act = act_of(params[5]);
-    const float lo = act == kNone ? -INFINITY : 0.0f, hi = act == kRelu6 ? 6.0f : INFINITY;
+    float lo, hi;
+    bounds(act_of(params[5]), &lo, &hi);
     auto *y = static_cast<float *>(params[6]);
     const double unbiased = L.M() > 1 ? static_cast<double>(L.M()) / (L.M() - 1) : 1.0;
 #pragma omp parallel for schedule(static)
@@ -109,8 +115,8 @@ CENTERDET_AOT(BatchNormTrainGrad) {
     const auto *gamma = static_cast<const float *>(params[2]);
     const auto *y = static_cast<const float *>(params[3]);
     const float eps = static_cast<const float *>(params[4])[0];
-    const Act act = act_of(params[4]);
-    const float hi = act == kRelu6 ? 6.0f : INFINITY;
+    float lo, hi;  // without an activation y is x, and every finite x passes
+    bounds(act_of(params[4]), &lo, &hi);
     auto *dx = static_cast<float *>(params[5]);
     auto *dgamma = static_cast<float *>(params[6]);
     auto *dbeta = static_cast<float *>(params[7]);
@@ -121,24 +127,13 @@ CENTERDET_AOT(BatchNormTrainGrad) {
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t off = (n * L.C + c) * L.HW;
         float s = 0.0f, q = 0.0f, g = 0.0f, gx = 0.0f;
-        if (act == kNone) {
 #pragma omp simd reduction(+ : s, q, g, gx)
-          for (int64_t i = 0; i < L.HW; ++i) {
-            const float d = x[off + i] - pivot;
-            s += d;
-            q += d * d;
-            g += dy[off + i];
-            gx += dy[off + i] * d;
-          }
-        } else {
-#pragma omp simd reduction(+ : s, q, g, gx)
-          for (int64_t i = 0; i < L.HW; ++i) {
-            const float d = x[off + i] - pivot, e = masked(dy[off + i], y[off + i], hi);
-            s += d;
-            q += d * d;
-            g += e;
-            gx += e * d;
-          }
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const float d = x[off + i] - pivot, e = masked(dy[off + i], y[off + i], lo, hi);
+          s += d;
+          q += d * d;
+          g += e;
+          gx += e * d;
         }
         sum_x += s;
         sum_xx += q;
@@ -157,15 +152,10 @@ CENTERDET_AOT(BatchNormTrainGrad) {
       const float mean_dy = db * inv_m, xhat_coef = dg * inv_m * invstd;
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t off = (n * L.C + c) * L.HW;
-        if (act == kNone) {
 #pragma omp simd
-          for (int64_t i = 0; i < L.HW; ++i) dx[off + i] = k * (dy[off + i] - mean_dy - (x[off + i] - mu) * xhat_coef);
-        } else {
-#pragma omp simd
-          for (int64_t i = 0; i < L.HW; ++i) {
-            const float e = masked(dy[off + i], y[off + i], hi);
-            dx[off + i] = k * (e - mean_dy - (x[off + i] - mu) * xhat_coef);
-          }
+        for (int64_t i = 0; i < L.HW; ++i) {
+          const float e = masked(dy[off + i], y[off + i], lo, hi);
+          dx[off + i] = k * (e - mean_dy - (x[off + i] - mu) * xhat_coef);
         }
       }
     }

@@ -109,7 +109,8 @@ def _custom(func, out_shape, out_dtype=None, bprop=None):
     return op
 
 
-CONV_ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
+# Activation codes the convolution and BatchNorm kernels read (conv.cc, bnorm.cc).
+ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 
 
 def conv_params(stride, dilation, groups, pad_mode, padding, activation=None):
@@ -122,7 +123,7 @@ def conv_params(stride, dilation, groups, pad_mode, padding, activation=None):
     if pad_mode != "pad":
         pads = (0, 0, 0, 0)
     values = [stride[0], stride[1], dilation[0], dilation[1], groups, int(pad_mode == "same"), *pads,
-              CONV_ACTIVATIONS[activation]]
+              ACTIVATIONS[activation]]
     return Tensor(np.array(values, np.int64))
 
 
@@ -245,9 +246,6 @@ def deform_sample_op(kernel_size, stride, padding, dilation=1):
     return op, params
 
 
-BN_ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
-
-
 def batch_norm_train_op(eps, momentum, activation=None):
     """(x, gamma, beta, moving_mean, moving_variance, params) -> y: BatchNorm on batch statistics,
     then ``activation`` (None, "relu" or "relu6") in the same pass; differentiable in x, gamma and
@@ -256,7 +254,7 @@ def batch_norm_train_op(eps, momentum, activation=None):
     import mindspore as ms
     from mindspore import Tensor, ops
 
-    act = BN_ACTIVATIONS[activation]
+    act = ACTIVATIONS[activation]
     params = Tensor(np.array([eps, momentum, act], np.float32))
     grad = _custom("BatchNormTrainGrad", lambda dy, x, g, y, p: [x, g, g],
                    lambda *types: [ms.float32, ms.float32, ms.float32])

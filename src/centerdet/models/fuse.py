@@ -49,7 +49,9 @@ def _replacement(conv, bn):
 
 def fold_batchnorm(net):
     """Fold in place every BatchNorm2d that directly follows a conv (and move the activations that
-    follow a biased conv into its kernel where it can); returns how many BatchNorms were folded. Call after loading weights and before the first (graph-compiling) call, with the net in eval mode."""
+    follow a biased conv into its kernel where it can); returns how many BatchNorms were folded.
+    Call after loading weights and before the first (graph-compiling) call, with the net in eval
+    mode; the result is for inference only."""
     folded = 0
     for name, cell in list(net.cells_and_names()):
         if isinstance(cell, nn.SequentialCell):
