@@ -1,6 +1,7 @@
 """Builds the kernels in dependency/ into the centerdet package at install time.
 
 - centerdet._nms: Cython soft-NMS and box overlaps.
+- centerdet._peaks: Cython top-K heatmap peaks (the decoders' first step).
 - centerdet/_cpu_ops*.so: MindSpore AOT custom operators for CPU (convolutions and max pooling on
   oneDNN's blocked layouts, the fused gradient check, deformable sampling). It links a private copy of
   oneDNN taken from the onednn-cpu-gomp wheel (a build requirement on Linux x86-64), renamed so that
@@ -85,8 +86,8 @@ cpu_ops = Extension(
     extra_link_args=["-fopenmp", f"-l:{DNNL_COPY}", "-Wl,-rpath,$ORIGIN"],
 )
 
-extensions = cythonize([Extension("centerdet._nms", ["dependency/nms.pyx"], include_dirs=[numpy.get_include()])],
-                       compiler_directives={"language_level": "3"})
+extensions = cythonize([Extension(f"centerdet._{name}", [f"dependency/{name}.pyx"], include_dirs=[numpy.get_include()])
+                        for name in ("nms", "peaks")], compiler_directives={"language_level": "3"})
 if sys.platform.startswith("linux") and onednn_files():
     extensions.append(cpu_ops)
 else:

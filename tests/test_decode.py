@@ -128,3 +128,44 @@ def test_peak_topk_equals_topk_of_peak_nms():
         assert np.array_equal(fast[0], slow[0])
         if k <= 100:
             assert all(np.array_equal(a, b) for a, b in zip(fast[1:], slow[1:]))
+
+
+def _peaks_by_definition(heat, k):
+    """Every cell checked against its 3×3 window, then a stable sort: (scores, flat indices)."""
+    c, h, w = heat.shape
+    found = []
+    for ci in range(c):
+        for y in range(h):
+            for x in range(w):
+                v = heat[ci, y, x]
+                window = heat[ci, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
+                if v > 0 and np.all(window <= v):  # a NaN anywhere in the window fails <=
+                    found.append((-float(v), (ci * h + y) * w + x))
+    found.sort()
+    return np.array([-s for s, _ in found[:k]], np.float32), np.array([i for _, i in found[:k]], np.int64)
+
+
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_peak_topk_kernel_and_twin_match_the_definition_with_ties_and_nan(backend):
+    from centerdet import decode
+
+    if backend == "auto" and decode._peaks is None:
+        pytest.skip("centerdet._peaks was not compiled")
+    rng = np.random.default_rng(11)
+    checked = 0
+    for trial in range(200):
+        shape = (int(rng.integers(1, 4)), int(rng.integers(1, 16)), int(rng.integers(1, 16)))
+        heat = np.round(rng.random(shape), 1).astype(np.float32)  # coarse values: plateaus, ties at the cut
+        if trial % 3 == 0:
+            heat[rng.random(shape) < 0.05] = np.nan
+        if trial % 4 == 0:
+            heat[rng.random(shape) < 0.5] = 0
+        k = int(rng.integers(1, 12))
+        want_scores, want_idx = _peaks_by_definition(heat, k)
+        scores, cls, ys, xs = decode.peak_topk(heat, k, backend=backend)
+        if len(want_idx) < k:  # too few positive peaks: both take the masked-map path
+            continue
+        checked += 1
+        assert np.array_equal(scores, want_scores), trial
+        assert np.array_equal((cls * shape[1] + ys) * shape[2] + xs, want_idx), trial
+    assert checked > 100

@@ -272,3 +272,25 @@ def test_missing_extension(monkeypatch):
         soft_nms(PAIR, backend="cython")
     assert soft_nms(PAIR, method=1, backend="auto")[1].tolist() == [0, 1]  # falls back to numpy
     assert nms(PAIR, 0.5).tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_soft_nms_by_class_equals_a_loop_over_labels(backend):
+    from centerdet.nms import soft_nms_by_class
+
+    rng = np.random.default_rng(21)
+    for trial in range(40):
+        n = int(rng.integers(0, 60))
+        dets = clustered(n, trial) if n else np.zeros((0, 5), np.float32)
+        labels = rng.integers(0, 6, n).astype(np.float32)
+        method = trial % 3
+        got, got_idx = soft_nms_by_class(dets, labels, 0.5, 0.4, 0.05, method, backend=backend)
+        want, want_idx = [np.zeros((0, 5), np.float32)], [np.zeros(0, np.int64)]
+        for c in np.unique(labels):
+            where = np.flatnonzero(labels == c)
+            rows, idx = soft_nms(dets[where], 0.5, 0.4, 0.05, method, backend=backend)
+            want.append(rows)
+            want_idx.append(where[idx])
+        assert np.array_equal(got, np.concatenate(want)) and np.array_equal(got_idx, np.concatenate(want_idx))
+    with pytest.raises(CenterDetError, match="labels"):
+        soft_nms_by_class(np.ones((3, 5), np.float32), [0, 1], backend=backend)

@@ -6,7 +6,12 @@ detections carry 10 more columns, the five landmarks (x, y).
 import numpy as np
 
 from centerdet.geometry import affine_transform, get_affine_transform
-from centerdet.nms import soft_nms
+from centerdet.nms import soft_nms_by_class
+
+try:
+    from centerdet import _peaks
+except ImportError:  # pragma: no cover - depends on the install; the numpy path does the same
+    _peaks = None
 
 
 def sigmoid(x):
@@ -53,26 +58,32 @@ def topk(heat, k):
     return flat[idx], cls, ys, xs
 
 
-def peak_topk(heat, k):
-    """topk(peak_nms(heat), k) without building the masked map. The k-th best score among the peaks
-    of the first eighth of the map is a lower bound for the k-th best peak overall, so only cells
-    at or above it are checked for being peaks and partitioned."""
-    heat = np.asarray(heat, np.float32)
+def peak_topk(heat, k, backend="auto"):
+    """topk(peak_nms(heat), k) without building the masked map: the best k positive peaks, score
+    descending, ties by flat index. The Cython kernel (``centerdet._peaks``) does it in one pass
+    with a size-k heap; the numpy twin bounds the search first: the k-th best score among the
+    peaks of the first eighth of the map is a lower bound for the k-th best peak overall, so only
+    cells at or above it are checked for being peaks and sorted. Both fall back to the masked map
+    when fewer than k positive peaks exist."""
+    heat = np.ascontiguousarray(heat, np.float32)
     c, h, w = heat.shape
     flat = heat.reshape(-1)
-    hmax = max_filter(heat).reshape(-1)
-    head = max(flat.size // 8, 1)
-    sample = flat[:head][hmax[:head] == flat[:head]]
-    bound = np.partition(sample, len(sample) - k)[len(sample) - k] if len(sample) >= k else 0.0
-    idx = np.flatnonzero(flat >= bound)
-    idx = idx[(hmax[idx] == flat[idx]) & (flat[idx] > 0)]
+    if _peaks is not None and backend != "numpy":
+        scores, idx = _peaks.peak_topk(heat, k)
+    else:
+        hmax = max_filter(heat).reshape(-1)
+        head = max(flat.size // 8, 1)
+        sample = flat[:head][hmax[:head] == flat[:head]]
+        bound = np.partition(sample, len(sample) - k)[len(sample) - k] if len(sample) >= k else 0.0
+        idx = np.flatnonzero(flat >= bound)
+        idx = idx[(hmax[idx] == flat[idx]) & (flat[idx] > 0)]
+        idx = idx[np.argsort(-flat[idx], kind="stable")[:k]]  # idx ascending: ties stay by index
+        scores = flat[idx]
     if len(idx) < k:
         return topk(peak_nms(heat), k)
-    idx = idx[np.argpartition(-flat[idx], k - 1)[:k]]
-    idx = idx[np.argsort(-flat[idx], kind="stable")]
     cls, pix = np.divmod(idx, h * w)
     ys, xs = np.divmod(pix, w)
-    return flat[idx], cls, ys, xs
+    return scores, cls, ys, xs
 
 
 def decode_centernet(heat, wh, reg=None, k=100):
@@ -125,17 +136,12 @@ def merge_detections(dets_list, num_classes, use_nms=True, nms_method=2, nms_iou
     Like CenterNet, ties at the cut-off score are all kept.
     """
     dets = np.concatenate(dets_list, 0) if dets_list else np.zeros((0, 6), np.float32)
-    cols = dets.shape[1]
     if use_nms and len(dets):
-        kept = []
-        for c in range(num_classes):
-            cls_dets = dets[dets[:, 5] == c]
-            if len(cls_dets) == 0:
-                continue
-            survivors, idx = soft_nms(cls_dets[:, :5], sigma=nms_sigma, Nt=nms_iou,
-                                      threshold=nms_score_thresh, method=nms_method)
-            kept.append(np.concatenate([survivors, cls_dets[idx, 5:]], 1))
-        dets = np.concatenate(kept, 0) if kept else np.zeros((0, cols), np.float32)
+        labels = dets[:, 5]
+        dets = dets[(labels >= 0) & (labels < num_classes)]
+        survivors, idx = soft_nms_by_class(dets[:, :5], dets[:, 5], sigma=nms_sigma, Nt=nms_iou,
+                                           threshold=nms_score_thresh, method=nms_method)
+        dets = np.concatenate([survivors, dets[idx, 5:]], 1)
     if len(dets) > max_per_image:
         thresh = np.partition(dets[:, 4], len(dets) - max_per_image)[len(dets) - max_per_image]
         dets = dets[dets[:, 4] >= thresh]
