@@ -395,3 +395,22 @@ def test_own_onednn_copy_runs_blocked_kernels_beyond_the_avx2_cap():
     assert all("gemm" not in v and "ref" not in v for v in impls), impls
     if _has_avx512() and platform.machine() == "x86_64":
         assert all("avx512" in v for v in impls), impls
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's JIT pooling kernels are x86 ones")
+def test_max_pool_runs_a_jit_kernel_whatever_the_vector_width():
+    """Blocks of 16 channels have JIT kernels only with AVX-512; on an AVX2-only CPU they fell to
+    oneDNN's reference loop (336 ms for the ResNet stem pool). 64 channels take 16 or 8 per block,
+    24 take 8: every pass must name a JIT implementation."""
+    code = ("import numpy as np, centerdet, mindspore as ms; from mindspore import Tensor; "
+            "from centerdet.models import layers; ms.set_context(mode=ms.PYNATIVE_MODE)\n"
+            "for c in (64, 24):\n"
+            "    pool = layers.MaxPool2d(3, 2, 1); assert pool.onednn\n"
+            "    x = Tensor(np.random.rand(1, c, 20, 20).astype(np.float32))\n"
+            "    ms.grad(pool)(x).asnumpy()\n")
+    env = dict(os.environ, ONEDNN_VERBOSE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    runs = [line.split(",") for line in out.stdout.splitlines() if line.startswith("onednn_verbose,exec,cpu,pooling")]
+    assert {r[5] for r in runs} >= {"forward_training", "backward_data"}, out.stdout[-2000:]
+    assert all(not r[4].startswith("ref") for r in runs), [(r[4], r[6]) for r in runs]
