@@ -42,10 +42,17 @@ class Predictor:
 
     def __init__(self, net, cfg):
         self.net, self.cfg = net, cfg
+        self._compiled = set()
 
     def run_net(self, batch):
         from mindspore import Tensor
-        outs = self.net(Tensor(batch))
+
+        from centerdet.runtime import compile_cell
+        x = Tensor(batch)
+        if batch.shape not in self._compiled:  # each new input shape is a new graph
+            compile_cell(self.net, x)
+            self._compiled.add(batch.shape)
+        outs = self.net(x)
         return [o.asnumpy() for o in outs]
 
     def heads(self, canvas):

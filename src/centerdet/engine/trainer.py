@@ -149,7 +149,7 @@ def train(cfg, log=print):
     from centerdet.models import build_model, describe_model
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet import cpu_ops
-    from centerdet.runtime import init_device
+    from centerdet.runtime import compile_cell, init_device
 
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     ms.set_seed(cfg.seed)
@@ -235,6 +235,8 @@ def train(cfg, log=print):
         if ids_file is not None:
             ids_file.write(f"{step + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy()) + "\n")
             batch = batch[:-1]
+        if step == start:
+            compile_cell(step_cell, *batch)
         loss_v, parts, overflow, scale_v = step_cell(*batch)
         step += 1
         loss_f = float(loss_v.asnumpy())
