@@ -16,11 +16,14 @@ cdef inline bint _worse(float sa, int64_t ia, float sb, int64_t ib) noexcept nog
     return sa < sb or (sa == sb and ia > ib)
 
 
+cdef inline void _swap(float *s, int64_t *ix, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    s[a], s[b] = s[b], s[a]
+    ix[a], ix[b] = ix[b], ix[a]
+
+
 cdef void _sift_down(float *s, int64_t *ix, Py_ssize_t n, Py_ssize_t i) noexcept nogil:
     """Restore the min-heap (worst element at the root) below slot i."""
     cdef Py_ssize_t child
-    cdef float ts
-    cdef int64_t ti
     while True:
         child = 2 * i + 1
         if child >= n:
@@ -29,23 +32,17 @@ cdef void _sift_down(float *s, int64_t *ix, Py_ssize_t n, Py_ssize_t i) noexcept
             child += 1
         if not _worse(s[child], ix[child], s[i], ix[i]):
             return
-        ts, ti = s[i], ix[i]
-        s[i], ix[i] = s[child], ix[child]
-        s[child], ix[child] = ts, ti
+        _swap(s, ix, i, child)
         i = child
 
 
 cdef void _sift_up(float *s, int64_t *ix, Py_ssize_t i) noexcept nogil:
     cdef Py_ssize_t parent
-    cdef float ts
-    cdef int64_t ti
     while i > 0:
         parent = (i - 1) // 2
         if not _worse(s[i], ix[i], s[parent], ix[parent]):
             return
-        ts, ti = s[i], ix[i]
-        s[i], ix[i] = s[parent], ix[parent]
-        s[parent], ix[parent] = ts, ti
+        _swap(s, ix, i, parent)
         i = parent
 
 
