@@ -67,10 +67,10 @@ def peak_topk(heat, k, backend="auto"):
     when fewer than k positive peaks exist."""
     heat = np.ascontiguousarray(heat, np.float32)
     c, h, w = heat.shape
-    flat = heat.reshape(-1)
     if _peaks is not None and backend != "numpy":
         scores, idx = _peaks.peak_topk(heat, k)
     else:
+        flat = heat.reshape(-1)
         hmax = max_filter(heat).reshape(-1)
         head = max(flat.size // 8, 1)
         sample = flat[:head][hmax[:head] == flat[:head]]
