@@ -16,6 +16,14 @@ ms.set_device("CPU")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_collection_modifyitems(items):
+    """Files with learning tests first (stable otherwise): with two processes each taking whole files
+    in this order, the two ~4-minute tests start at once on different processes instead of
+    trailing the run (pyproject's `--no-loadscope-reorder` keeps this order)."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def run_script(script, args, cwd, expect=0, timeout=1200):
     """Run ``python <repo>/<script> args`` and assert its exit status (output shown when it differs)."""
     proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True,
