@@ -100,7 +100,7 @@ CENTERDET_AVX2 void focal_sums_avx2(const Focal &f, const float *x, const float 
     __m256 acc = _mm256_setzero_ps(), count = _mm256_setzero_ps();
     for (; i + 8 <= block_end; i += 8) {
       const __m256 xv = _mm256_loadu_ps(x + i), tv = _mm256_loadu_ps(t + i);
-      const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), xv))));
+      const __m256 s = sigmoid8(xv);
       const __m256 p = _mm256_min_ps(_mm256_max_ps(s, eps), top), q = _mm256_sub_ps(one, p);
       const __m256 w = _mm256_sub_ps(one, tv), w2 = _mm256_mul_ps(w, w);
       const __m256 pos_term = _mm256_mul_ps(log8(p), _mm256_mul_ps(q, q));
@@ -126,7 +126,7 @@ CENTERDET_AVX2 void focal_grad_avx2(const Focal &f, float g, const float *x, con
   int64_t i = begin;
   for (; i + 8 <= end; i += 8) {
     const __m256 xv = _mm256_loadu_ps(x + i), tv = _mm256_loadu_ps(t + i);
-    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), xv))));
+    const __m256 s = sigmoid8(xv);
     const __m256 inside = _mm256_and_ps(_mm256_cmp_ps(s, eps, _CMP_GE_OQ), _mm256_cmp_ps(s, top, _CMP_LE_OQ));
     const __m256 p = _mm256_min_ps(_mm256_max_ps(s, eps), top), q = _mm256_sub_ps(one, p);
     const __m256 w = _mm256_sub_ps(one, tv), w2 = _mm256_mul_ps(w, w);

@@ -34,6 +34,12 @@ CENTERDET_AVX2 inline __m256 exp8(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(bits));
 }
 
+// 1 / (1 + e^-x), finite for every input: exp8 clamps its argument (a NaN x comes out as a number,
+// so callers that must propagate NaN test x themselves).
+CENTERDET_AVX2 inline __m256 sigmoid8(__m256 x) {
+  return _mm256_div_ps(splat(1.0f), _mm256_add_ps(splat(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
 // ln x for normal x > 0: x = m 2^e with m in [√½, √2), ln m = f − f²/2 + f³ P(f) for f = m − 1.
 CENTERDET_AVX2 inline __m256 log8(__m256 x) {
   const __m256i bits = _mm256_castps_si256(x);
