@@ -390,7 +390,7 @@ def test_own_onednn_copy_runs_blocked_kernels_beyond_the_avx2_cap():
     conv = built_with(True, lambda: layers.Conv2d(32, 32, 3, pad_mode="pad", padding=1))
     conv(Tensor(np.ones((1, 32, 20, 20), np.float32))).asnumpy()
     # Keyed by the whole problem: other tests leave 1x1 convolutions on this input, which run as GEMM.
-    impls = [v for k, v in cpu_ops.conv_implementations().items() if k.startswith("f|1,32,20,20,|32,32,3,3,|")]
+    impls = [v for k, v in cpu_ops.conv_implementations().items() if k.startswith("fs0d0|1,32,20,20,|32,32,3,3,|")]
     assert impls, cpu_ops.conv_implementations()
     assert all("gemm" not in v and "ref" not in v for v in impls), impls
     if _has_avx512() and platform.machine() == "x86_64":
@@ -414,3 +414,103 @@ def test_max_pool_runs_a_jit_kernel_whatever_the_vector_width():
     runs = [line.split(",") for line in out.stdout.splitlines() if line.startswith("onednn_verbose,exec,cpu,pooling")]
     assert {r[5] for r in runs} >= {"forward_training", "backward_data"}, out.stdout[-2000:]
     assert all(not r[4].startswith("ref") for r in runs), [(r[4], r[6]) for r in runs]
+
+
+def test_channel_block_follows_the_vector_width_and_the_switch(monkeypatch):
+    """nChw16c where oneDNN has direct AVX-512 kernels, nChw8c with AVX2; plain NCHW when the
+    kernels are off or CENTERDET_CPU_LAYOUT=plain."""
+    if platform.machine() == "x86_64":
+        assert cpu_ops.channel_block() == (16 if _has_avx512() else 8)
+    assert built_with(False, cpu_ops.channel_block) == 0
+    monkeypatch.setenv(cpu_ops.LAYOUT_ENV, "plain")
+    assert cpu_ops.channel_block() == 0
+
+
+class BlockedStack(nn.Cell):
+    """conv 3×3 → BatchNorm+ReLU → max pool → conv 1×1/2 → BatchNorm → + conv 3×3/2 of the
+    pool (a downsample branch), with every conv's output blocked by ``block`` (0: plain)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+        self.conv1 = layers.Conv2d(16, 32, 3, pad_mode="pad", padding=1, out_block=block)
+        self.bn1 = layers.BatchNorm2d(32, activation="relu")
+        self.pool = layers.MaxPool2d(3, 2, 1)
+        self.conv2 = layers.Conv2d(32, 32, 1, stride=2, out_block=block)
+        self.bn2 = layers.BatchNorm2d(32)
+        self.down = layers.Conv2d(32, 32, 3, stride=2, pad_mode="pad", padding=1, out_block=block)
+
+    def construct(self, x):
+        y = self.pool(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y)) + self.down(y)
+        return layers.to_plain(y) if self.block else y
+
+
+@pytest.mark.parametrize("mode", [ms.GRAPH_MODE, ms.PYNATIVE_MODE], ids=["graph", "pynative"])
+def test_channel_blocked_layers_equal_the_plain_ones(mode):
+    """Convolutions, max pool and BatchNorm (training pass and its gradient, eval mode) on
+    channel-blocked tensors against the same layers on NCHW: values, input gradient and every
+    weight gradient to float32 rounding."""
+    block = cpu_ops.channel_block()
+    if not block:
+        pytest.skip("no channel block on this CPU")
+    ms.set_context(mode=mode)
+    ms.set_seed(2)
+    plain, blocked = BlockedStack(0), BlockedStack(block)
+    for p, q in zip(plain.get_parameters(), blocked.get_parameters()):
+        q.set_data(Tensor(p.asnumpy().copy()))
+    x = Tensor(rng_for("blocked", mode).standard_normal((2, 16, 20, 20)).astype(np.float32))
+    for train in (True, False):
+        plain.set_train(train)
+        blocked.set_train(train)
+        assert_same(values_and_grads(plain, x), values_and_grads(blocked, x))
+    assert_same([p.asnumpy() for p in plain.get_parameters() if "moving_" in p.name],
+                [p.asnumpy() for p in blocked.get_parameters() if "moving_" in p.name])
+
+
+@pytest.mark.parametrize("overrides", [{"backbone": "resnet18", "num_classes": "3"},
+                                       {"backbone": "resnet50", "neck": "ida", "num_classes": "3"}],
+                         ids=["r18-dcn", "r50-ida"])
+def test_channel_blocked_resnet_equals_the_plain_one(overrides, monkeypatch):
+    """The detector whose ResNet keeps its activations channel-blocked between the kernels against
+    the same one in plain NCHW (``CENTERDET_CPU_LAYOUT=plain``): outputs and every gradient in eval
+    mode and after BatchNorm folding to float32 rounding; in train mode, where BatchNorm over a
+    batch of 2 small maps amplifies rounding (test_networks_match_mindspore_kernels), outputs and
+    moving averages to 1e-3."""
+    from centerdet.models.fuse import fold_batchnorm
+
+    if not cpu_ops.channel_block():
+        pytest.skip("no channel block on this CPU")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    blocked, blocked_folded = _nets(overrides, "centernet", (True, True))
+    monkeypatch.setenv(cpu_ops.LAYOUT_ENV, "plain")
+    plain, plain_folded = _nets(overrides, "centernet", (True, True))
+    monkeypatch.delenv(cpu_ops.LAYOUT_ENV)
+    assert blocked.backbone.layout_block and not plain.backbone.layout_block
+    assert sum(getattr(c, "out_block", 0) > 0 for _, c in blocked.cells_and_names()) > 15
+    nets = (plain, blocked, plain_folded, blocked_folded)
+    for net in nets[1:]:
+        for p, q in zip(plain.get_parameters(), net.get_parameters()):
+            q.set_data(Tensor(p.asnumpy().copy()))
+    x = Tensor(rng_for("blocked-net", overrides["backbone"]).standard_normal((2, 3, 64, 64)).astype(np.float32))
+
+    def outputs(net):
+        return [o.asnumpy() for o in net(x)]
+
+    def grads(net):
+        return [g.asnumpy() for g in ms.grad(SquaredOutputs(net), grad_position=None,
+                                             weights=net.trainable_params())(x)]
+
+    for net in nets:
+        net.set_train(False)
+    assert_same(outputs(plain), outputs(blocked))
+    assert_same(grads(plain), grads(blocked))
+    for net in nets[2:]:
+        assert fold_batchnorm(net) > 15
+    assert_same(outputs(plain), outputs(blocked_folded), rtol=1e-4)
+    assert_same(outputs(plain_folded), outputs(blocked_folded))
+    for net in (plain, blocked):
+        net.set_train(True)
+    assert_same(outputs(plain), outputs(blocked), rtol=1e-3)
+    assert_same(*[[p.asnumpy() for p in net.get_parameters() if "moving_" in p.name] for net in (plain, blocked)],
+                rtol=1e-3)

@@ -1,4 +1,5 @@
-// BatchNorm over NCHW in training mode (batch statistics), forward and backward, two passes each.
+// BatchNorm in training mode (batch statistics) over NCHW or channel-blocked (N, C/B, H, W, B)
+// tensors, forward and backward, two passes each.
 // MindSpore's CPU BatchNorm + BatchNormGrad (plain-layout oneDNN under the AVX2 cap) took ~48 ms of
 // a ResNet-18 train step; inference folds BatchNorm into the convolutions (models/fuse.py).
 //
@@ -11,6 +12,8 @@
 // params: float32 [eps, momentum, act]. Each thread owns whole channels: no shared accumulators.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <type_traits>
 
 #include "common.h"
 
@@ -42,6 +45,123 @@ Layout layout(const int64_t *shape, int ndim) {
   return Layout{shape[0], shape[1], hw};
 }
 
+// The same two passes over a channel-blocked tensor (N, C/B, H, W, B), ResNet's layout on these
+// kernels (conv.cc): a thread owns a block of B channels, which are one vector's lanes.
+template <int B>
+void forward_blocked(const int64_t *shape, const float *x, const float *gamma, const float *beta,
+                     float *moving_mean, float *moving_var, float eps, float momentum, float lo, float hi,
+                     float *y) {
+  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3], M = N * HW;
+  const double unbiased = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+#pragma omp parallel for schedule(static)
+  for (int64_t cb = 0; cb < CB; ++cb) {
+    float pivot[B], scale[B], shift[B];
+    double sum[B] = {}, sq[B] = {};
+    for (int j = 0; j < B; ++j) pivot[j] = x[cb * HW * B + j];
+    for (int64_t n = 0; n < N; ++n) {
+      const float *v = x + (n * CB + cb) * HW * B;
+      float s[B] = {}, q[B] = {};
+      for (int64_t i = 0; i < HW; ++i) {
+#pragma omp simd
+        for (int j = 0; j < B; ++j) {
+          const float d = v[i * B + j] - pivot[j];
+          s[j] += d;
+          q[j] += d * d;
+        }
+      }
+      for (int j = 0; j < B; ++j) sum[j] += s[j], sq[j] += q[j];
+    }
+    for (int j = 0; j < B; ++j) {
+      const int64_t c = cb * B + j;
+      const double shifted_mean = sum[j] / M, mean = pivot[j] + shifted_mean;
+      const double var = std::fmax(sq[j] / M - shifted_mean * shifted_mean, 0.0);
+      moving_mean[c] = (1.0f - momentum) * moving_mean[c] + momentum * static_cast<float>(mean);
+      moving_var[c] = (1.0f - momentum) * moving_var[c] + momentum * static_cast<float>(var * unbiased);
+      scale[j] = gamma[c] / std::sqrt(static_cast<float>(var) + eps);
+      shift[j] = beta[c] - static_cast<float>(mean) * scale[j];
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      const float *v = x + (n * CB + cb) * HW * B;
+      float *o = y + (n * CB + cb) * HW * B;
+      for (int64_t i = 0; i < HW; ++i) {
+#pragma omp simd
+        for (int j = 0; j < B; ++j) {
+          const float r = v[i * B + j] * scale[j] + shift[j], r_lo = r < lo ? lo : r;
+          o[i * B + j] = r_lo > hi ? hi : r_lo;
+        }
+      }
+    }
+  }
+}
+
+template <int B>
+void backward_blocked(const int64_t *shape, const float *dy, const float *x, const float *gamma, const float *y,
+                      float eps, float lo, float hi, float *dx, float *dgamma, float *dbeta) {
+  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3], M = N * HW;
+#pragma omp parallel for schedule(static)
+  for (int64_t cb = 0; cb < CB; ++cb) {
+    float pivot[B], mu[B], k[B], mean_dy[B], xhat_coef[B];
+    double sum_x[B] = {}, sum_xx[B] = {}, sum_dy[B] = {}, sum_dy_x[B] = {};
+    for (int j = 0; j < B; ++j) pivot[j] = x[cb * HW * B + j];
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * CB + cb) * HW * B;
+      float s[B] = {}, q[B] = {}, g[B] = {}, gx[B] = {};
+      for (int64_t i = 0; i < HW; ++i) {
+#pragma omp simd
+        for (int j = 0; j < B; ++j) {
+          const int64_t at = off + i * B + j;
+          const float d = x[at] - pivot[j], e = masked(dy[at], y[at], lo, hi);
+          s[j] += d;
+          q[j] += d * d;
+          g[j] += e;
+          gx[j] += e * d;
+        }
+      }
+      for (int j = 0; j < B; ++j) sum_x[j] += s[j], sum_xx[j] += q[j], sum_dy[j] += g[j], sum_dy_x[j] += gx[j];
+    }
+    const float inv_m = 1.0f / static_cast<float>(M);
+    for (int j = 0; j < B; ++j) {
+      const int64_t c = cb * B + j;
+      const double shifted_mean = sum_x[j] / M;
+      mu[j] = static_cast<float>(pivot[j] + shifted_mean);
+      const double var = std::fmax(sum_xx[j] / M - shifted_mean * shifted_mean, 0.0);
+      const float invstd = 1.0f / std::sqrt(static_cast<float>(var) + eps);
+      const float db = static_cast<float>(sum_dy[j]);
+      const float dg = static_cast<float>(sum_dy_x[j] - shifted_mean * sum_dy[j]) * invstd;
+      dbeta[c] = db;
+      dgamma[c] = dg;
+      k[j] = gamma[c] * invstd;
+      mean_dy[j] = db * inv_m;
+      xhat_coef[j] = dg * inv_m * invstd;
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t off = (n * CB + cb) * HW * B;
+      for (int64_t i = 0; i < HW; ++i) {
+#pragma omp simd
+        for (int j = 0; j < B; ++j) {
+          const int64_t at = off + i * B + j;
+          const float e = masked(dy[at], y[at], lo, hi);
+          dx[at] = k[j] * (e - mean_dy[j] - (x[at] - mu[j]) * xhat_coef[j]);
+        }
+      }
+    }
+  }
+}
+
+// Runs fn<8> or fn<16> for a 5-D tensor's block; false for a 4-D (plain) one.
+template <typename Fn>
+bool dispatch_blocked(int ndim, const int64_t *shape, Fn &&fn) {
+  if (ndim != 5) return false;
+  if (shape[4] == 8) {
+    fn(std::integral_constant<int, 8>());
+  } else if (shape[4] == 16) {
+    fn(std::integral_constant<int, 16>());
+  } else {
+    throw std::invalid_argument("channel block must be 8 or 16");
+  }
+  return true;
+}
+
 }  // namespace
 }  // namespace centerdet
 
@@ -63,6 +183,11 @@ CENTERDET_AOT(BatchNormTrain) {
     float lo, hi;
     bounds(act_of(params[5]), &lo, &hi);
     auto *y = static_cast<float *>(params[6]);
+    if (dispatch_blocked(ndims[0], shapes[0], [&](auto b) {
+          forward_blocked<decltype(b)::value>(shapes[0], x, gamma, beta, moving_mean, moving_var, eps, momentum,
+                                              lo, hi, y);
+        }))
+      return;
     const double unbiased = L.M() > 1 ? static_cast<double>(L.M()) / (L.M() - 1) : 1.0;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < L.C; ++c) {
@@ -120,6 +245,10 @@ CENTERDET_AOT(BatchNormTrainGrad) {
     auto *dx = static_cast<float *>(params[5]);
     auto *dgamma = static_cast<float *>(params[6]);
     auto *dbeta = static_cast<float *>(params[7]);
+    if (dispatch_blocked(ndims[1], shapes[1], [&](auto b) {
+          backward_blocked<decltype(b)::value>(shapes[1], dy, x, gamma, y, eps, lo, hi, dx, dgamma, dbeta);
+        }))
+      return;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < L.C; ++c) {
       const float pivot = x[c * L.HW];  // as in the forward pass

@@ -13,12 +13,17 @@
 // A transposed convolution is the backward-data pass of the convolution it transposes, so the
 // three kernels serve nn.Conv2dTranspose too.
 //
+// A 5-D tensor (N, C/B, H, W, B) is already in oneDNN's nChw{B}c layout (B = 8 or 16, see
+// ConvChannelBlock): ResNet keeps its activations that way from the stem conv to its outputs
+// (models/layers.py), so only the weights are reordered per call. A 4-D tensor is plain NCHW.
+//
 // One exception to the blocked layouts: a 1×1, stride-1, unpadded forward convolution is a plain
 // matrix product on NCHW, which oneDNN's GEMM runs as fast as the blocked kernel (measured here:
 // 0.7-1.5 ms either way at CenterFace's and the DCN's 1×1 shapes) without the two reorders; so
 // those stay in MindSpore's layout. Their backward passes are 3-8× faster blocked and reorder.
 #include <list>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -34,11 +39,12 @@ constexpr auto f32 = memory::data_type::f32;
 
 struct Geometry {
   memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
+  int64_t src_block = 0, dst_block = 0;  // channel block of MindSpore's tensors (0: plain NCHW)
   bool bias = false;  // forward: add a bias of dst's channels; backward-weights: also its gradient
   int act = 0;        // forward: 0 none, 1 ReLU, 2 ReLU6
   bool pointwise() const {
-    return weights.size() == 4 && weights[2] == 1 && weights[3] == 1 && strides[0] == 1 && strides[1] == 1 &&
-           pad_l[0] == 0 && pad_l[1] == 0 && pad_r[0] == 0 && pad_r[1] == 0;
+    return src_block == 0 && dst_block == 0 && weights.size() == 4 && weights[2] == 1 && weights[3] == 1 &&
+           strides[0] == 1 && strides[1] == 1 && pad_l[0] == 0 && pad_l[1] == 0 && pad_r[0] == 0 && pad_r[1] == 0;
   }
 };
 
@@ -48,12 +54,22 @@ int64_t same_total(int64_t in, int64_t k, int64_t s, int64_t d) {
   return total > 0 ? total : 0;
 }
 
-// src (N, C, H, W), w (O, C/g, kh, kw) as MindSpore stores it, dst (N, O, Ho, Wo).
-Geometry geometry(const int64_t *src, const int64_t *w, const int64_t *dst, const int64_t *p) {
+// A MindSpore tensor's logical NCHW dims and channel block: (N, C, H, W) or (N, C/B, H, W, B).
+memory::dims nchw(const int64_t *s, int ndim, int64_t *block) {
+  *block = ndim == 5 ? s[4] : 0;
+  return {s[0], ndim == 5 ? s[1] * s[4] : s[1], s[2], s[3]};
+}
+
+// src (N, C, H, W), w (O, C/g, kh, kw) as MindSpore stores it, dst (N, O, Ho, Wo); src and dst
+// may be channel-blocked.
+Geometry geometry(const int64_t *src, int src_ndim, const int64_t *w, const int64_t *dst, int dst_ndim,
+                  const int64_t *p) {
   const int64_t groups = p[4];
   Geometry g;
-  g.src = {src[0], src[1], src[2], src[3]};
-  g.dst = {dst[0], dst[1], dst[2], dst[3]};
+  g.src = nchw(src, src_ndim, &g.src_block);
+  g.dst = nchw(dst, dst_ndim, &g.dst_block);
+  src = g.src.data();
+  dst = g.dst.data();
   g.weights = groups == 1 ? memory::dims{w[0], w[1], w[2], w[3]}
                           : memory::dims{groups, w[0] / groups, w[1], w[2], w[3]};
   g.strides = {p[0], p[1]};
@@ -75,6 +91,14 @@ memory::desc plain(const memory::dims &dims) {
 }
 
 memory::desc any(const memory::dims &dims) { return memory::desc(dims, f32, tag::any); }
+
+// The layout of an activation as MindSpore holds it.
+memory::desc user(const memory::dims &dims, int64_t block) {
+  if (block == 0) return plain(dims);
+  if (block == 8) return memory::desc(dims, f32, tag::nChw8c);
+  if (block == 16) return memory::desc(dims, f32, tag::nChw16c);
+  throw std::invalid_argument("channel block " + std::to_string(block) + " (expected 8 or 16)");
+}
 
 // One cached problem: the primitive and, for its two inputs and its output, the layout it wants,
 // MindSpore's plain layout and the reorder between them (when they differ).
@@ -144,7 +168,8 @@ Plan *make_plan(char kind, const Geometry &g) {
   if (kind == 'f') {
     auto pd = forward_pd(g, true);
     plan->prim = dnnl::convolution_forward(pd);
-    plan->user[0] = plain(g.src), plan->user[1] = plain(g.weights), plan->user[2] = plain(g.dst);
+    plan->user[0] = user(g.src, g.src_block), plan->user[1] = plain(g.weights),
+    plan->user[2] = user(g.dst, g.dst_block);
     plan->arg[0] = DNNL_ARG_SRC, plan->arg[1] = DNNL_ARG_WEIGHTS, plan->arg[2] = DNNL_ARG_DST;
     return finish(plan, pd, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
   }
@@ -153,7 +178,8 @@ Plan *make_plan(char kind, const Geometry &g) {
         cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst), g.strides,
         g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
     plan->prim = dnnl::convolution_backward_data(pd);
-    plan->user[0] = plain(g.dst), plan->user[1] = plain(g.weights), plan->user[2] = plain(g.src);
+    plan->user[0] = user(g.dst, g.dst_block), plan->user[1] = plain(g.weights),
+    plan->user[2] = user(g.src, g.src_block);
     plan->arg[0] = DNNL_ARG_DIFF_DST, plan->arg[1] = DNNL_ARG_WEIGHTS, plan->arg[2] = DNNL_ARG_DIFF_SRC;
     return finish(plan, pd, pd.diff_dst_desc(), pd.weights_desc(), pd.diff_src_desc());
   }
@@ -165,7 +191,8 @@ Plan *make_plan(char kind, const Geometry &g) {
                         cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst),
                         g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
   plan->prim = dnnl::convolution_backward_weights(pd);
-  plan->user[0] = plain(g.dst), plan->user[1] = plain(g.src), plan->user[2] = plain(g.weights);
+  plan->user[0] = user(g.dst, g.dst_block), plan->user[1] = user(g.src, g.src_block),
+  plan->user[2] = plain(g.weights);
   plan->arg[0] = DNNL_ARG_DIFF_DST, plan->arg[1] = DNNL_ARG_SRC, plan->arg[2] = DNNL_ARG_DIFF_WEIGHTS;
   return finish(plan, pd, pd.diff_dst_desc(), pd.src_desc(), pd.diff_weights_desc());
 }
@@ -174,6 +201,7 @@ std::string key_of(char kind, const Geometry &g) {
   std::string k(1, kind);
   if (g.bias) k += 'b';
   if (g.act) k += g.act == 1 ? 'r' : '6';
+  k += 's' + std::to_string(g.src_block) + 'd' + std::to_string(g.dst_block);
   for (const auto *dims : {&g.src, &g.weights, &g.dst, &g.strides, &g.dilates, &g.pad_l, &g.pad_r}) {
     k += '|';
     for (auto v : *dims) k += std::to_string(v) + ',';
@@ -233,11 +261,12 @@ void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void
   stream.wait();
 }
 
-int conv(const char *name, char kind, const int64_t *src, const int64_t *w, const int64_t *dst, void **params,
+// src, w, dst: indices of those tensors' shapes (forward or backward roles alike).
+int conv(const char *name, char kind, int64_t **shapes, int *ndims, int src, int w, int dst, void **params,
          int param_index, void *in0, void *in1, void *out, void *bias = nullptr) {
   return guarded(name, [&](Call &call) {
     const auto *p = static_cast<const int64_t *>(params[param_index]);
-    Geometry g = geometry(src, w, dst, p);
+    Geometry g = geometry(shapes[src], ndims[src], shapes[w], shapes[dst], ndims[dst], p);
     g.bias = bias != nullptr;
     if (kind == 'f') g.act = static_cast<int>(p[10]);
     execute(call, plan_for(kind, g), in0, in1, out, bias);
@@ -251,37 +280,53 @@ using centerdet::conv;
 
 // (x, w, params) -> y
 CENTERDET_AOT(ConvForward) {
-  return conv("ConvForward", 'f', shapes[0], shapes[1], shapes[3], params, 2, params[0], params[1], params[3]);
+  return conv("ConvForward", 'f', shapes, ndims, 0, 1, 3, params, 2, params[0], params[1], params[3]);
 }
 
 // (x, w, b, params) -> y + b
 CENTERDET_AOT(ConvForwardBias) {
-  return conv("ConvForwardBias", 'f', shapes[0], shapes[1], shapes[4], params, 3, params[0], params[1], params[4],
+  return conv("ConvForwardBias", 'f', shapes, ndims, 0, 1, 4, params, 3, params[0], params[1], params[4],
               params[2]);
 }
 
 // (dy, w, params) -> dx; dx's shape comes from MindSpore's shape inference (transposed convolution)
 CENTERDET_AOT(ConvBackwardData) {
-  return conv("ConvBackwardData", 'd', shapes[3], shapes[1], shapes[0], params, 2, params[0], params[1],
+  return conv("ConvBackwardData", 'd', shapes, ndims, 3, 1, 0, params, 2, params[0], params[1],
               params[3]);
 }
 
 // (dy, w, params, like) -> dx shaped like the fourth input, whose data is not read (conv gradient)
 CENTERDET_AOT(ConvBackwardDataLike) {
-  return conv("ConvBackwardDataLike", 'd', shapes[4], shapes[1], shapes[0], params, 2, params[0], params[1],
+  return conv("ConvBackwardDataLike", 'd', shapes, ndims, 4, 1, 0, params, 2, params[0], params[1],
               params[4]);
 }
 
 // (dy, x, params) -> dw
 CENTERDET_AOT(ConvBackwardWeights) {
-  return conv("ConvBackwardWeights", 'w', shapes[1], shapes[3], shapes[0], params, 2, params[0], params[1],
+  return conv("ConvBackwardWeights", 'w', shapes, ndims, 1, 3, 0, params, 2, params[0], params[1],
               params[3]);
 }
 
 // (dy, x, params) -> (dw, db), the bias gradient from the same pass
 CENTERDET_AOT(ConvBackwardWeightsBias) {
-  return conv("ConvBackwardWeightsBias", 'w', shapes[1], shapes[3], shapes[0], params, 2, params[0], params[1],
+  return conv("ConvBackwardWeightsBias", 'w', shapes, ndims, 1, 3, 0, params, 2, params[0], params[1],
               params[3], params[4]);
+}
+
+// The channel block oneDNN's direct kernels take on this CPU (16 with AVX-512, 8 with AVX2; 0 if
+// neither), asked of a ResNet-sized 3×3 convolution: the layout ResNet then keeps (models/layers.py).
+extern "C" __attribute__((visibility("default"))) int ConvChannelBlock() {
+  int block = 0;
+  centerdet::guarded("ConvChannelBlock", [&](centerdet::Call &) {
+    centerdet::Geometry g;
+    g.src = {1, 64, 56, 56}, g.dst = {1, 64, 56, 56}, g.weights = {64, 64, 3, 3};
+    g.strides = {1, 1}, g.dilates = {0, 0}, g.pad_l = {1, 1}, g.pad_r = {1, 1};
+    const auto want = centerdet::forward_pd(g, false).src_desc();
+    for (int b : {16, 8}) {
+      if (want == centerdet::user(g.src, b)) block = b;
+    }
+  });
+  return block;
 }
 
 // One line per cached problem, "<key> <oneDNN implementation>", for tests and benchmarks.

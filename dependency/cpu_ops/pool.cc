@@ -4,6 +4,8 @@
 //
 // The last input is an int64 vector [kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom,
 // pad_left, pad_right]. Padded positions never win (PyTorch's rule).
+#include <stdexcept>
+
 #include "common.h"
 
 namespace centerdet {
@@ -26,15 +28,24 @@ dnnl::pooling_forward::primitive_desc forward_pd(const PoolShape &s, dnnl::prop_
 // The JIT kernels pool whole vectors of channels: blocks of 16 with AVX-512, of 8 with AVX2. A
 // block the CPU has no kernel for falls through to oneDNN's reference loop (a ResNet stem pool
 // 336 ms against ~2 ms on an AVX2-only CPU), so the first block size with a JIT kernel wins.
-PoolShape pool_shape(const int64_t *x, const int64_t *y, const int64_t *p) {
+// A 5-D (N, C/B, H, W, B) tensor is already blocked (ResNet's layout, see conv.cc) and pooled as is.
+PoolShape pool_shape(const int64_t *x, int x_ndim, const int64_t *y, const int64_t *p) {
   PoolShape s;
-  s.src = {x[0], x[1], x[2], x[3]};
-  s.dst = {y[0], y[1], y[2], y[3]};
+  const int64_t block = x_ndim == 5 ? x[4] : 1;
+  s.src = {x[0], x[1] * block, x[2], x[3]};
+  s.dst = {y[0], y[1] * block, y[2], y[3]};
   s.kernel = {p[0], p[1]};
   s.strides = {p[2], p[3]};
   s.pad_l = {p[4], p[6]};
   s.pad_r = {p[5], p[7]};
   s.dilation = {0, 0};
+  if (x_ndim == 5) {
+    if (block != 8 && block != 16) throw std::invalid_argument("channel block must be 8 or 16");
+    const auto layout = block == 8 ? tag::nChw8c : tag::nChw16c;
+    s.user_src = s.blocked_src = memory::desc(s.src, f32, layout);
+    s.user_dst = s.blocked_dst = memory::desc(s.dst, f32, layout);
+    return s;
+  }
   s.user_src = memory::desc(s.src, f32, tag::nchw);
   s.user_dst = memory::desc(s.dst, f32, tag::nchw);
   for (auto [block, layout] : {std::pair{16, tag::nChw16c}, std::pair{8, tag::nChw8c}, std::pair{1, tag::nchw}}) {
@@ -77,7 +88,7 @@ using namespace centerdet;
 // (x, params) -> y
 CENTERDET_AOT(MaxPoolForward) {
   return guarded("MaxPoolForward", [&](Call &call) {
-    PoolShape s = pool_shape(shapes[0], shapes[2], static_cast<const int64_t *>(params[1]));
+    PoolShape s = pool_shape(shapes[0], ndims[0], shapes[2], static_cast<const int64_t *>(params[1]));
     dnnl::stream stream(cpu_engine());
     auto pd = forward_pd(s, dnnl::prop_kind::forward_inference);
     memory src = to_blocked(stream, call.scratch(), 0, s.user_src, s.blocked_src, params[0]);
@@ -92,7 +103,7 @@ CENTERDET_AOT(MaxPoolForward) {
 // cheaper than carrying a workspace tensor through MindSpore's graph.
 CENTERDET_AOT(MaxPoolBackward) {
   return guarded("MaxPoolBackward", [&](Call &call) {
-    PoolShape s = pool_shape(shapes[1], shapes[0], static_cast<const int64_t *>(params[2]));
+    PoolShape s = pool_shape(shapes[1], ndims[1], shapes[0], static_cast<const int64_t *>(params[2]));
     auto &eng = cpu_engine();
     dnnl::stream stream(eng);
     auto fwd = forward_pd(s, dnnl::prop_kind::forward_training);

@@ -85,6 +85,19 @@ def set_threads(n):
         _load().CenterdetSetThreads(int(n))
 
 
+LAYOUT_ENV = "CENTERDET_CPU_LAYOUT"
+
+
+def channel_block():
+    """The channel block B in which ResNet keeps its activations between these kernels, as
+    (N, C/B, H, W, B) tensors (oneDNN's nChw{B}c: 16 with AVX-512, 8 with AVX2), so that its
+    convolutions reorder only their weights; 0 (plain NCHW everywhere) when the kernels are off,
+    neither block has a direct kernel here, or ``CENTERDET_CPU_LAYOUT=plain``."""
+    if not enabled() or os.environ.get(LAYOUT_ENV, "").lower() == "plain":
+        return 0
+    return int(_load().ConvChannelBlock())
+
+
 def onednn_version():
     return _load().CenterdetOneDnnVersion().decode() if available() else None
 
@@ -133,9 +146,11 @@ def _conv_length(n, k, stride, dilation, pads, same):
     return (n + pads - (k - 1) * dilation - 1) // stride + 1
 
 
-def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape, bias=False):
+def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape, bias=False,
+              out_block=0):
     """(x, w, params) -> conv(x, w), differentiable in x and w; with ``bias``, (x, w, b, params) ->
-    conv(x, w) + b, the bias added inside the kernel."""
+    conv(x, w) + b, the bias added inside the kernel. x may be plain or channel-blocked (5-D); the
+    output is blocked by ``out_block`` channels (see channel_block) or plain (0)."""
     from mindspore import ops
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
@@ -144,10 +159,15 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
     same = pad_mode == "same"
     weight_shape = tuple(weight_shape)
 
+    if out_block and out_channels % out_block:
+        raise ValueError(f"{out_channels} output channels do not split into blocks of {out_block}")
+
     def out_shape(x, w, p):
-        return (x[0], out_channels,
-                _conv_length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same),
-                _conv_length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same))
+        h = _conv_length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same)
+        w = _conv_length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same)
+        if out_block:
+            return (x[0], out_channels // out_block, h, w, out_block)
+        return (x[0], out_channels, h, w)
 
     grad_input = _custom("ConvBackwardDataLike", lambda dy, w, p, like: like)
     grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)
@@ -213,9 +233,9 @@ def max_pool_op(kernel_size, stride, padding):
 
     params = Tensor(np.array([kernel_size, kernel_size, stride, stride] + [padding] * 4, np.int64))
 
-    def out_shape(x, p):
+    def out_shape(x, p):  # plain or channel-blocked (N, C/B, H, W, B), as x
         return (x[0], x[1], (x[2] + 2 * padding - kernel_size) // stride + 1,
-                (x[3] + 2 * padding - kernel_size) // stride + 1)
+                (x[3] + 2 * padding - kernel_size) // stride + 1, *x[4:])
 
     grad = _custom("MaxPoolBackward", lambda dy, x, p: x)
 

@@ -11,15 +11,21 @@ from centerdet import cpu_ops
 
 
 class Conv2d(nn.Conv2d):
-    def __init__(self, *args, **kwargs):
+    """nn.Conv2d; on centerdet's kernels its input may be channel-blocked (5-D) and ``out_block``
+    channels per block makes its output so (cpu_ops.channel_block; 0: plain NCHW)."""
+
+    def __init__(self, *args, out_block=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
+        self.out_block = out_block if self.onednn else 0
+        if out_block and not self.onednn:
+            raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
         if self.onednn:
             geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
                         self.weight.shape)
-            self.onednn_conv = cpu_ops.conv2d_op(*geometry)
+            self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=out_block)
             # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
-            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True)
+            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=out_block)
             self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
                                                      self.padding)
 
@@ -27,7 +33,7 @@ class Conv2d(nn.Conv2d):
         # conv.cc runs these on NCHW through GEMM, where a post-op made CenterFace's forward at
         # 512² twice as slow (169 against 82 ms; ResNet-50's 1×1s: 396 against 367 ms)
         pads = self.padding if isinstance(self.padding, (tuple, list)) else (self.padding,)
-        return (tuple(self.kernel_size) == (1, 1) and tuple(self.stride) == (1, 1)
+        return (not self.out_block and tuple(self.kernel_size) == (1, 1) and tuple(self.stride) == (1, 1)
                 and (self.pad_mode != "pad" or not any(pads)))
 
     def fuse_activation(self, activation):
@@ -100,10 +106,26 @@ class BatchNorm2d(nn.BatchNorm2d):
         if self.onednn and self.training:
             return self.onednn_bn(x, self.gamma, self.beta, self.moving_mean, self.moving_variance,
                                   self.onednn_params)
-        out = super().construct(x)
+        if x.ndim == 5:
+            out = self._blocked_inference(x)
+        else:
+            out = super().construct(x)
         if self.act is not None:
             out = self.act(out)
         return out
+
+    def _blocked_inference(self, x):
+        # eval mode on a channel-blocked (N, C/B, H, W, B) map: MindSpore's op knows only NCHW
+        block = x.shape[4]
+        scale = self.gamma / ops.sqrt(self.moving_variance + self.eps)
+        shift = self.beta - self.moving_mean * scale
+        return x * scale.reshape(1, -1, 1, 1, block) + shift.reshape(1, -1, 1, 1, block)
+
+
+def to_plain(x):
+    """(N, C/B, H, W, B) -> (N, C, H, W)."""
+    n, cb, h, w, b = x.shape
+    return ops.transpose(x, (0, 1, 4, 2, 3)).reshape(n, cb * b, h, w)
 
 
 def zero_border(x, width=1):

@@ -1,11 +1,16 @@
 """ResNet v1.5 (stride on the 3×3 conv) with torchvision's attribute names, so that a torchvision
 ``state_dict`` maps onto it by renaming BN suffixes only. No pooling head: returns the stride-32 map,
 or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for skip-connected necks.
+
+On centerdet's CPU kernels the activations stay channel-blocked from the stem conv's output to the
+returned maps (cpu_ops.channel_block), which saves every convolution two reorders per pass; the
+returned maps are plain NCHW either way, and the parameters and checkpoints are the same.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from centerdet.models.layers import BatchNorm2d, Conv2d, MaxPool2d
+from centerdet import cpu_ops
+from centerdet.models.layers import BatchNorm2d, Conv2d, MaxPool2d, to_plain
 
 DEPTHS = {
     "resnet18": ("basic", [2, 2, 2, 2]),
@@ -15,9 +20,9 @@ DEPTHS = {
 }
 
 
-def conv(cin, cout, k, stride=1):
+def conv(cin, cout, k, stride=1, layout_block=0):
     return Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, has_bias=False,
-                     weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), out_block=layout_block)
 
 
 def bn(c, act=None):
@@ -29,11 +34,11 @@ def bn(c, act=None):
 class BasicBlock(nn.Cell):
     expansion = 1
 
-    def __init__(self, cin, planes, stride=1, downsample=None):
+    def __init__(self, cin, planes, stride=1, downsample=None, layout_block=0):
         super().__init__()
-        self.conv1 = conv(cin, planes, 3, stride)
+        self.conv1 = conv(cin, planes, 3, stride, layout_block)
         self.bn1 = bn(planes, "relu")
-        self.conv2 = conv(planes, planes, 3)
+        self.conv2 = conv(planes, planes, 3, 1, layout_block)
         self.bn2 = bn(planes)
         self.relu = nn.ReLU()
         self.downsample = downsample
@@ -48,13 +53,13 @@ class BasicBlock(nn.Cell):
 class Bottleneck(nn.Cell):
     expansion = 4
 
-    def __init__(self, cin, planes, stride=1, downsample=None):
+    def __init__(self, cin, planes, stride=1, downsample=None, layout_block=0):
         super().__init__()
-        self.conv1 = conv(cin, planes, 1)
+        self.conv1 = conv(cin, planes, 1, 1, layout_block)
         self.bn1 = bn(planes, "relu")
-        self.conv2 = conv(planes, planes, 3, stride)
+        self.conv2 = conv(planes, planes, 3, stride, layout_block)
         self.bn2 = bn(planes, "relu")
-        self.conv3 = conv(planes, planes * 4, 1)
+        self.conv3 = conv(planes, planes * 4, 1, 1, layout_block)
         self.bn3 = bn(planes * 4)
         self.relu = nn.ReLU()
         self.downsample = downsample
@@ -71,8 +76,9 @@ class ResNet(nn.Cell):
     def __init__(self, block, layers, all_levels=False):
         super().__init__()
         self.all_levels = all_levels
+        self.layout_block = cpu_ops.channel_block()
         self.conv1 = Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
-                               weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+                            weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), out_block=self.layout_block)
         self.bn1 = bn(64, "relu")
         # 3×3/2 over 1 px of padding; its input is post-ReLU, as MaxPool2d requires.
         self.maxpool = MaxPool2d(kernel_size=3, stride=2, padding=1)
@@ -87,11 +93,11 @@ class ResNet(nn.Cell):
     def _make_layer(self, block, planes, blocks, stride):
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
-            downsample = nn.SequentialCell([conv(self.inplanes, planes * block.expansion, 1, stride),
+            downsample = nn.SequentialCell([conv(self.inplanes, planes * block.expansion, 1, stride, self.layout_block),
                                             bn(planes * block.expansion)])
-        cells = [block(self.inplanes, planes, stride, downsample)]
+        cells = [block(self.inplanes, planes, stride, downsample, self.layout_block)]
         self.inplanes = planes * block.expansion
-        cells += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        cells += [block(self.inplanes, planes, layout_block=self.layout_block) for _ in range(1, blocks)]
         return nn.SequentialCell(cells)
 
     def construct(self, x):
@@ -101,8 +107,11 @@ class ResNet(nn.Cell):
         c4 = self.layer3(c3)
         c5 = self.layer4(c4)
         if self.all_levels:
-            return c2, c3, c4, c5
-        return c5
+            return self._plain(c2), self._plain(c3), self._plain(c4), self._plain(c5)
+        return self._plain(c5)
+
+    def _plain(self, x):
+        return to_plain(x) if self.layout_block else x
 
 
 def resnet(name, all_levels=False):
