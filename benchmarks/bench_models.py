@@ -5,7 +5,10 @@ python benchmarks/bench_models.py [--nets centerface,r18,r18_dcn,r50,r50_dcn] [-
        [--train_res 256] [--train_batch 4] [--rounds 2] [--iters 3] [--threads 2] [--quick]
        [--ms_kernels onednn|mindspore] [--torch_isa AVX2]
 Every measurement runs in a fresh child process (so peak RSS is that framework's alone), MindSpore
-and PyTorch alternating round by round; the table keeps each side's best round. Inputs are random;
+and PyTorch alternating round by round; the table keeps each side's best round. "Private" is the
+child's peak anonymous memory (RssAnon, polled every 5 ms from this process): its heap and other
+private pages, without the shared-library pages that peak RSS also counts (those are shared between
+processes and dropped under memory pressure; they are most of MindSpore's). Inputs are random;
 MindSpore runs in graph mode (compile time = first call, shown apart), PyTorch eagerly, and by
 default on centerdet's CPU kernels (cpu_kernels onednn, as train.py and eval.py run); --ms_kernels
 mindspore measures MindSpore's own kernels instead.
@@ -16,6 +19,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -151,10 +155,35 @@ def measure(side, net, what, res, batch, iters, threads, torch_isa="default", ms
         env["ONEDNN_MAX_CPU_ISA"] = torch_isa  # PyTorch's bundled oneDNN reads the same cap
     cmd = [sys.executable, os.path.abspath(__file__), "--child", side, "--net", net, "--what", what, "--res", str(res),
            "--batch", str(batch), "--iters", str(iters), "--threads", str(threads), "--ms_kernels", ms_kernels]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"{side} {net} {what} {res} failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        anon_kb = _watch_anon(proc)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{side} {net} {what} {res} failed:\n{err.read()[-2000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["anon_mb"] = anon_kb / 1024.0
+    return result
+
+
+def _watch_anon(proc, interval=0.005):
+    """Peak RssAnon of a running child, polled from outside: the private memory a process cannot
+    share or drop, as opposed to its shared-library pages (which are most of MindSpore's import)."""
+    peak = 0
+    status = f"/proc/{proc.pid}/status"
+    while proc.poll() is None:
+        try:
+            with open(status) as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        peak = max(peak, int(line.split()[1]))
+                        break
+        except OSError:  # the child exited between poll() and open()
+            break
+        time.sleep(interval)
+    proc.wait()
+    return peak
 
 
 def main():
@@ -188,8 +217,9 @@ def main():
           f"median of {args.iters} runs each")
     jobs = [(what, res, batch) for what, res, batch in
             [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]]
-    print("| network | measure | MindSpore ms | PyTorch ms | ratio (MS/PT) | MS compile s | MS peak RSS MB | PT peak RSS MB | RSS ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| network | measure | MindSpore ms | PyTorch ms | ratio (MS/PT) | MS compile s | MS peak RSS MB | "
+          "PT peak RSS MB | RSS ratio | MS / PT private MB | private ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for net in args.nets.split(","):
         for what, res, batch in jobs:
             best = {"ms": None, "torch": None}
@@ -203,7 +233,8 @@ def main():
             label = f"forward b1 {res}²" if what == "forward" else f"train step b{batch} {res}²"
             print(f"| {NETS[net]} | {label} | {m['ms']:.1f} | {t['ms']:.1f} | {m['ms'] / t['ms']:.2f} | "
                   f"{m['first_s'] - m['ms'] / 1000:.1f} | {m['rss_mb']:.0f} | {t['rss_mb']:.0f} | "
-                  f"{m['rss_mb'] / t['rss_mb']:.2f} |", flush=True)
+                  f"{m['rss_mb'] / t['rss_mb']:.2f} | {m['anon_mb']:.0f} / {t['anon_mb']:.0f} | "
+                  f"{m['anon_mb'] / t['anon_mb']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
