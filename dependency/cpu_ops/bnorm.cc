@@ -45,14 +45,46 @@ Layout layout(const int64_t *shape, int ndim) {
   return Layout{shape[0], shape[1], hw};
 }
 
+// One channel's forward epilogue, from its moments about a pivot over M values: updates the moving
+// averages (unbiased variance) and gives the affine y = x·scale + shift.
+inline void channel_affine(int64_t c, float pivot, double sum, double sq, int64_t M, const float *gamma,
+                           const float *beta, float *moving_mean, float *moving_var, float eps, float momentum,
+                           float *scale, float *shift) {
+  const double unbiased = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  const double shifted_mean = sum / M, mean = pivot + shifted_mean;
+  const double var = std::fmax(sq / M - shifted_mean * shifted_mean, 0.0);
+  moving_mean[c] = (1.0f - momentum) * moving_mean[c] + momentum * static_cast<float>(mean);
+  moving_var[c] = (1.0f - momentum) * moving_var[c] + momentum * static_cast<float>(var * unbiased);
+  *scale = gamma[c] / std::sqrt(static_cast<float>(var) + eps);
+  *shift = beta[c] - static_cast<float>(mean) * *scale;
+}
+
+// One channel's backward coefficients, dx = k·(e − mean_dy − (x − mu)·xhat_coef), from the sums of
+// x − pivot, its square, the masked dy (e) and e·(x − pivot); writes dgamma = Σ e·x̂ and dbeta = Σ e.
+struct GradCoef {
+  float mu, k, mean_dy, xhat_coef;
+};
+
+inline GradCoef channel_grad(int64_t c, float pivot, double sum_x, double sum_xx, double sum_dy, double sum_dy_x,
+                             int64_t M, const float *gamma, float eps, float *dgamma, float *dbeta) {
+  const double shifted_mean = sum_x / M;
+  const double var = std::fmax(sum_xx / M - shifted_mean * shifted_mean, 0.0);
+  const float invstd = 1.0f / std::sqrt(static_cast<float>(var) + eps);
+  const float db = static_cast<float>(sum_dy);
+  const float dg = static_cast<float>(sum_dy_x - shifted_mean * sum_dy) * invstd;
+  dbeta[c] = db;
+  dgamma[c] = dg;
+  const float inv_m = 1.0f / static_cast<float>(M);
+  return GradCoef{static_cast<float>(pivot + shifted_mean), gamma[c] * invstd, db * inv_m, dg * inv_m * invstd};
+}
+
 // The same two passes over a channel-blocked tensor (N, C/B, H, W, B), ResNet's layout on these
 // kernels (conv.cc): a thread owns a block of B channels, which are one vector's lanes.
 template <int B>
 void forward_blocked(const int64_t *shape, const float *x, const float *gamma, const float *beta,
                      float *moving_mean, float *moving_var, float eps, float momentum, float lo, float hi,
                      float *y) {
-  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3], M = N * HW;
-  const double unbiased = M > 1 ? static_cast<double>(M) / (M - 1) : 1.0;
+  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3];
 #pragma omp parallel for schedule(static)
   for (int64_t cb = 0; cb < CB; ++cb) {
     float pivot[B], scale[B], shift[B];
@@ -71,15 +103,9 @@ void forward_blocked(const int64_t *shape, const float *x, const float *gamma, c
       }
       for (int j = 0; j < B; ++j) sum[j] += s[j], sq[j] += q[j];
     }
-    for (int j = 0; j < B; ++j) {
-      const int64_t c = cb * B + j;
-      const double shifted_mean = sum[j] / M, mean = pivot[j] + shifted_mean;
-      const double var = std::fmax(sq[j] / M - shifted_mean * shifted_mean, 0.0);
-      moving_mean[c] = (1.0f - momentum) * moving_mean[c] + momentum * static_cast<float>(mean);
-      moving_var[c] = (1.0f - momentum) * moving_var[c] + momentum * static_cast<float>(var * unbiased);
-      scale[j] = gamma[c] / std::sqrt(static_cast<float>(var) + eps);
-      shift[j] = beta[c] - static_cast<float>(mean) * scale[j];
-    }
+    for (int j = 0; j < B; ++j)
+      channel_affine(cb * B + j, pivot[j], sum[j], sq[j], N * HW, gamma, beta, moving_mean, moving_var, eps, momentum,
+                     &scale[j], &shift[j]);
     for (int64_t n = 0; n < N; ++n) {
       const float *v = x + (n * CB + cb) * HW * B;
       float *o = y + (n * CB + cb) * HW * B;
@@ -97,7 +123,7 @@ void forward_blocked(const int64_t *shape, const float *x, const float *gamma, c
 template <int B>
 void backward_blocked(const int64_t *shape, const float *dy, const float *x, const float *gamma, const float *y,
                       float eps, float lo, float hi, float *dx, float *dgamma, float *dbeta) {
-  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3], M = N * HW;
+  const int64_t N = shape[0], CB = shape[1], HW = shape[2] * shape[3];
 #pragma omp parallel for schedule(static)
   for (int64_t cb = 0; cb < CB; ++cb) {
     float pivot[B], mu[B], k[B], mean_dy[B], xhat_coef[B];
@@ -119,20 +145,10 @@ void backward_blocked(const int64_t *shape, const float *dy, const float *x, con
       }
       for (int j = 0; j < B; ++j) sum_x[j] += s[j], sum_xx[j] += q[j], sum_dy[j] += g[j], sum_dy_x[j] += gx[j];
     }
-    const float inv_m = 1.0f / static_cast<float>(M);
     for (int j = 0; j < B; ++j) {
-      const int64_t c = cb * B + j;
-      const double shifted_mean = sum_x[j] / M;
-      mu[j] = static_cast<float>(pivot[j] + shifted_mean);
-      const double var = std::fmax(sum_xx[j] / M - shifted_mean * shifted_mean, 0.0);
-      const float invstd = 1.0f / std::sqrt(static_cast<float>(var) + eps);
-      const float db = static_cast<float>(sum_dy[j]);
-      const float dg = static_cast<float>(sum_dy_x[j] - shifted_mean * sum_dy[j]) * invstd;
-      dbeta[c] = db;
-      dgamma[c] = dg;
-      k[j] = gamma[c] * invstd;
-      mean_dy[j] = db * inv_m;
-      xhat_coef[j] = dg * inv_m * invstd;
+      const GradCoef g = channel_grad(cb * B + j, pivot[j], sum_x[j], sum_xx[j], sum_dy[j], sum_dy_x[j], N * HW,
+                                      gamma, eps, dgamma, dbeta);
+      mu[j] = g.mu, k[j] = g.k, mean_dy[j] = g.mean_dy, xhat_coef[j] = g.xhat_coef;
     }
     for (int64_t n = 0; n < N; ++n) {
       const int64_t off = (n * CB + cb) * HW * B;
@@ -188,7 +204,6 @@ CENTERDET_AOT(BatchNormTrain) {
                                               lo, hi, y);
         }))
       return;
-    const double unbiased = L.M() > 1 ? static_cast<double>(L.M()) / (L.M() - 1) : 1.0;
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < L.C; ++c) {
       // Moments about a pivot (the channel's first value) keep E[x²] − E[x]² from cancelling when
@@ -207,13 +222,8 @@ CENTERDET_AOT(BatchNormTrain) {
         sum += s;
         sq += q;
       }
-      const double shifted_mean = sum / L.M();
-      const double mean = pivot + shifted_mean;
-      const double var = std::fmax(sq / L.M() - shifted_mean * shifted_mean, 0.0);
-      moving_mean[c] = (1.0f - momentum) * moving_mean[c] + momentum * static_cast<float>(mean);
-      moving_var[c] = (1.0f - momentum) * moving_var[c] + momentum * static_cast<float>(var * unbiased);
-      const float scale = gamma[c] / std::sqrt(static_cast<float>(var) + eps);
-      const float shift = beta[c] - static_cast<float>(mean) * scale;
+      float scale, shift;
+      channel_affine(c, pivot, sum, sq, L.M(), gamma, beta, moving_mean, moving_var, eps, momentum, &scale, &shift);
       for (int64_t n = 0; n < L.N; ++n) {
         const float *v = x + (n * L.C + c) * L.HW;
         float *o = y + (n * L.C + c) * L.HW;
@@ -269,16 +279,8 @@ CENTERDET_AOT(BatchNormTrainGrad) {
         sum_dy += g;
         sum_dy_x += gx;
       }
-      const double shifted_mean = sum_x / L.M();
-      const float mu = static_cast<float>(pivot + shifted_mean);
-      const double var = std::fmax(sum_xx / L.M() - shifted_mean * shifted_mean, 0.0);
-      const float invstd = 1.0f / std::sqrt(static_cast<float>(var) + eps);
-      const float db = static_cast<float>(sum_dy);
-      const float dg = static_cast<float>(sum_dy_x - shifted_mean * sum_dy) * invstd;  // Σ dy·x̂
-      dbeta[c] = db;
-      dgamma[c] = dg;
-      const float k = gamma[c] * invstd, inv_m = 1.0f / static_cast<float>(L.M());
-      const float mean_dy = db * inv_m, xhat_coef = dg * inv_m * invstd;
+      const auto [mu, k, mean_dy, xhat_coef] =
+          channel_grad(c, pivot, sum_x, sum_xx, sum_dy, sum_dy_x, L.M(), gamma, eps, dgamma, dbeta);
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t off = (n * L.C + c) * L.HW;
 #pragma omp simd
