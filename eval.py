@@ -1,23 +1,12 @@
-"""Evaluate a checkpoint: CenterNet on a COCO-format split (metrics, or results only with --run_mode
-test); CenterFace (--config configs/centerface_*.yaml) on WIDER FACE val (Easy/Medium/Hard AP).
-Usage: python eval.py [--config FILE] --load_checkpoint_path CKPT [--run_mode val|test] [--key value ...]"""
-import sys
+"""Evaluate a checkpoint: CenterNet on a COCO-format split (metrics, or results only with --run_mode test),
+CenterFace (--config centerface_...) on WIDER FACE val (Easy / Medium / Hard AP).
+Usage: python eval.py [--config FILE|RECIPE] --load_checkpoint_path CKPT [--run_mode val|test] [--key value ...]"""
+import os
 
 import centerdet  # noqa: F401  (sets the CPU oneDNN fix before MindSpore loads)
-from centerdet.config import config_from_argv
-from centerdet.engine.evaluator import evaluate_coco
-from centerdet.engine.face_evaluator import test_widerface
-from centerdet.errors import cli_main
+from centerdet.cli import script
 
-
-@cli_main
-def main(argv=None):
-    cfg = config_from_argv(sys.argv[1:] if argv is None else argv)
-    if cfg.model == "centerface":
-        test_widerface(cfg, evaluate=cfg.run_mode == "val")
-    else:
-        evaluate_coco(cfg)
-
+main = script("eval", __doc__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_config.yaml"))
 
 if __name__ == "__main__":
     main()

@@ -1,17 +1,12 @@
-"""Train a detector. Usage: python train.py [--config FILE] [--key value ...] (see default_config.yaml)."""
-import sys
+"""Train a detector (MindRecord conversion on first use; --resume true continues from the newest checkpoint).
+Usage: python train.py [--config FILE|RECIPE] [--key value ...]
+Without --config, default_config.yaml (the CenterNet COCO recipe). Every key: python -m centerdet config"""
+import os
 
 import centerdet  # noqa: F401  (sets the CPU oneDNN fix before MindSpore loads)
-from centerdet.config import config_from_argv
-from centerdet.engine.trainer import train
-from centerdet.errors import cli_main
+from centerdet.cli import script
 
-
-@cli_main
-def main(argv=None):
-    cfg = config_from_argv(sys.argv[1:] if argv is None else argv)
-    train(cfg)
-
+main = script("train", __doc__, os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_config.yaml"))
 
 if __name__ == "__main__":
     main()

@@ -47,7 +47,7 @@ def main():
         args.res, args.batch, args.images, args.image_size, args.batches, args.train_steps = 64, 2, 12, 96, 3, 1
 
     from centerdet.config import load_config
-    from centerdet.data.mindrecord import convert, convert_faces, find_mindrecord
+    from centerdet.data.mindrecord import convert, find_mindrecord
 
     work = tempfile.mkdtemp(prefix="bench_data.")
     if args.model == "centerface":
@@ -57,7 +57,7 @@ def main():
         generate_widerface(os.path.join(work, "d"), args.images, 1, seed=0, size=args.image_size, opts=opts)
         cfg = load_config(None, {"model": "centerface"})
         ann, img = os.path.join(work, "d", "annotations", "train.json"), os.path.join(work, "d", "images", "train", "images")
-        convert_faces(ann, img, os.path.join(work, "mr"), "b.mind", log=lambda line: None)
+        convert(ann, img, os.path.join(work, "mr"), "b.mind", log=lambda line: None, num_keypoints=5, keep_crowd=False)
     else:
         from centerdet.data.synthetic import generate_coco
 

@@ -29,7 +29,7 @@ def main():
 
     from centerdet.config import load_config
     from centerdet.deploy.export import export_network
-    from centerdet.deploy.files import HEADS, head_channels, input_path, save_meta, write_array
+    from centerdet.deploy.files import head_layout, input_path, save_meta, write_array
     from centerdet.deploy.infer import run_mindir
     from centerdet.engine.evaluator import load_detector
     from centerdet.models import build_model
@@ -51,11 +51,9 @@ def main():
     names = [f"{i:06d}" for i in range(args.images)]
     for name in names:
         write_array(input_path(os.path.join(work, "pre"), name), rng.normal(size=shape).astype(np.float32))
-    channels = head_channels(cfg)
-    save_meta(os.path.join(work, "pre"), {"model": cfg.model, "input_shape": shape, "heads": list(HEADS[cfg.model]),
-                                          "head_shapes": [[channels[k], args.res // 4, args.res // 4]
-                                                          for k in HEADS[cfg.model]],
-                                          "images": [{"name": n} for n in names]})
+    heads, head_shapes = head_layout(cfg, args.res, args.res)
+    save_meta(os.path.join(work, "pre"), {"model": cfg.model, "input_shape": shape, "heads": heads,
+                                          "head_shapes": head_shapes, "images": [{"name": n} for n in names]})
     runner_ms = run_mindir(mindir, os.path.join(work, "pre"), os.path.join(work, "out"), log=lambda line: None)
 
     net = load_detector(cfg, log=lambda line: None)

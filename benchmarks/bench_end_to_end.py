@@ -54,8 +54,7 @@ def main():
     for model, config, data, extra in (
             ("CenterNet R50 DCN (default_config.yaml)", os.path.join(ROOT, "default_config.yaml"), "coco",
              ["--num_classes", "6", "--val_ann_file", "annotations/val.json", "--val_img_dir", "images/val"]),
-            ("CenterFace (configs/centerface_widerface.yaml)", os.path.join(ROOT, "configs", "centerface_widerface.yaml"),
-             "faces", [])):
+            ("CenterFace (centerface_mbv2_8xb8-140e_widerface)", "centerface_mbv2_8xb8-140e_widerface", "faces", [])):
         cfg = load_config(config, {k.lstrip("-"): v for k, v in zip(extra[::2], extra[1::2])})
         ms.set_seed(0)
         ckpt = os.path.join(work, f"{data}.ckpt")

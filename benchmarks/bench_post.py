@@ -14,7 +14,9 @@ import time
 import numpy as np
 
 import centerdet  # noqa: F401
-from centerdet.decode import decode_centerface, decode_centernet, merge_detections, sigmoid
+from centerdet.decode import merge_detections, sigmoid
+from centerdet.tasks.centerface import decode_centerface
+from centerdet.tasks.centernet import decode_centernet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_widerface_eval import make_problem, write_gt  # noqa: E402  (the val-sized synthetic set: one home)

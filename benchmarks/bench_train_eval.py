@@ -41,8 +41,9 @@ def main():
     import mindspore as ms
     from mindspore import Tensor, nn
 
+    from centerdet import tasks
     from centerdet.config import load_config
-    from centerdet.decode import decode_centerface, decode_centernet, merge_detections, sigmoid
+    from centerdet.decode import merge_detections, sigmoid
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.losses import build_loss
     from centerdet.models import build_model, describe_model
@@ -90,7 +91,7 @@ def main():
         t_net += time.time() - t
         t = time.time()
         maps[0] = sigmoid(maps[0])
-        dets = decode_centerface(*maps, k=cfg.K) if args.model == "centerface" else decode_centernet(*maps, k=cfg.K)
+        dets = tasks.of(cfg).decode(dict(zip(net.head_names, maps)), cfg)
         merge_detections([dets], c)
         t_post += time.time() - t
     n = args.eval_images

@@ -6,4 +6,4 @@ if [ $# -lt 2 ]; then
 fi
 source "$(dirname "$0")/env.sh"
 DATA_DIR=$1; MINDRECORD_DIR=$2; shift 2
-"$PYTHON" -m centerdet.data.convert --coco_data_dir "$DATA_DIR" --mindrecord_dir "$MINDRECORD_DIR" "$@"
+"$PYTHON" -m centerdet mindrecord --coco_data_dir "$DATA_DIR" --mindrecord_dir "$MINDRECORD_DIR" "$@"

@@ -10,7 +10,7 @@ source "$(dirname "$0")/env.sh"
 if [ $# -ge 6 ] && [[ "$5" =~ ^(DVPP|CPU|dvpp|cpu)$ ]]; then
   MODEL=centerface; MINDIR=$1; DATA=$2; SAVE=$3; LABEL=$4; DVPP=$(echo "$5" | tr a-z A-Z); DEVICE_ID=$6; shift 6
   if [ "$DVPP" != "CPU" ]; then echo "error: DVPP preprocessing is not supported; pass CPU"; exit 1; fi
-  ARGS=(--config "$REPO_ROOT/configs/centerface_widerface.yaml" --data_dir "$DATA" --ground_truth_dir "$LABEL"
+  ARGS=(--config centerface_mbv2_8xb8-140e_widerface --data_dir "$DATA" --ground_truth_dir "$LABEL"
         --save_result_dir "$SAVE")
   PREPROCESS=y
 elif [ $# -ge 4 ]; then

@@ -19,7 +19,7 @@ PIDS=()
 for ((i = 0; i < RANK_SIZE; i++)); do
   mkdir -p "LOG$i"
   echo "start training for rank $i, device $i (log: LOG$i/training_log.txt)"
-  DEVICE_ID=$i RANK_ID=$i "$PYTHON" "$REPO_ROOT/train.py" --config "$REPO_ROOT/configs/centerface_widerface.yaml" \
+  DEVICE_ID=$i RANK_ID=$i "$PYTHON" "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
     --device_id "$i" --device_target Ascend "${TARGET_ARGS[@]}" --distribute true --device_num "$RANK_SIZE" \
     --pretrained_backbone "$PRETRAINED_BACKBONE" --data_dir "$DATASET" --train_ann_file "$ANNOTATIONS" \
     --train_img_dir "$IMAGES" --mindrecord_dir "$DATASET/mindrecord" "$@" > "LOG$i/training_log.txt" 2>&1 &

@@ -11,7 +11,7 @@ source "$(dirname "$0")/env.sh"
 DEVICE_NUM=$1; PRETRAINED_BACKBONE=$2; DATASET=$3; ANNOTATIONS=$4; IMAGES=$5; shift 5
 PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"   # msrun sits beside the python
 msrun --worker_num="$DEVICE_NUM" --local_worker_num="$DEVICE_NUM" --master_port="${MASTER_PORT:-8118}" \
-  --log_dir=LOG --join=True "$REPO_ROOT/train.py" --config "$REPO_ROOT/configs/centerface_widerface.yaml" \
+  --log_dir=LOG --join=True "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
   --device_target GPU "${TARGET_ARGS[@]}" --distribute true --device_num "$DEVICE_NUM" \
   --pretrained_backbone "$PRETRAINED_BACKBONE" --data_dir "$DATASET" --train_ann_file "$ANNOTATIONS" \
   --train_img_dir "$IMAGES" --mindrecord_dir "$DATASET/mindrecord" "$@"

@@ -10,7 +10,7 @@ fi
 source "$(dirname "$0")/env.sh"
 DEVICE_ID=$1; PRETRAINED_BACKBONE=$2; DATASET=$3; ANNOTATIONS=$4; IMAGES=$5; shift 5
 mkdir -p train_log
-"$PYTHON" "$REPO_ROOT/train.py" --config "$REPO_ROOT/configs/centerface_widerface.yaml" \
+"$PYTHON" "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
   --device_id "$DEVICE_ID" --device_target Ascend "${TARGET_ARGS[@]}" \
   --pretrained_backbone "$PRETRAINED_BACKBONE" --data_dir "$DATASET" --train_ann_file "$ANNOTATIONS" \
   --train_img_dir "$IMAGES" --mindrecord_dir "$DATASET/mindrecord" "$@" 2>&1 | tee train_log/training_log.txt

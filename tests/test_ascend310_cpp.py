@@ -38,7 +38,7 @@ def _compare(tool, tmp_path, args):
 
 
 def test_cpp_preprocessing_equals_python_on_coco(preprocess_tool, tiny_coco, tmp_path):
-    args = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--data_dir", str(tiny_coco),
+    args = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--data_dir", str(tiny_coco),
             "--input_res_test", "[96, 160]"]
     assert len(_compare(preprocess_tool, tmp_path, args)) == 6
 
@@ -49,7 +49,7 @@ def test_cpp_preprocessing_equals_python_on_faces_of_many_shapes(preprocess_tool
     data = tmp_path / "faces"
     generate_widerface(str(data), 1, 6, seed=5, size=120, opts=FaceSceneOptions(min_face=10, max_face=50, max_faces=3))
     # The release config: no mean, std 1/255 (other numbers than COCO's), landscape canvas.
-    args = ["--config", os.path.join(ROOT, "configs", "centerface_release.yaml"), "--data_dir", str(data),
+    args = ["--config", "centerface_mbv2-w24-relu_release_widerface", "--data_dir", str(data),
             "--input_res_test", "[128, 96]"]
     assert len(_compare(preprocess_tool, tmp_path, args)) == 6
 
@@ -59,7 +59,7 @@ def test_run_infer_310_says_what_is_missing_without_mindspore_cpp(preprocess_too
     mindir.write_bytes(b"stand-in")
     env = dict(os.environ, MINDSPORE_PATH="")
     proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "run_infer_310.sh"), str(mindir), str(tiny_coco), "y",
-                           "0", "--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml")],
+                           "0", "--config", "centernet_r18-ida_1xb16-16e_synthetic"],
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
     assert proc.returncode == 1
     assert "error: ascend310_infer/main was not built: set MINDSPORE_PATH" in proc.stdout

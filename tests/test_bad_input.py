@@ -4,7 +4,7 @@ and nothing written before is damaged.
 
 Most cases call the readers in-process (fast); a few subprocess runs per entry point prove the
 command-line contract: train.py, eval.py (CenterNet COCO val and CenterFace), test.py,
-``python -m centerdet.data.convert`` and ``python -m centerdet.evaluation.widerface``. The last
+``python -m centerdet mindrecord`` and ``python -m centerdet.evaluation.widerface``. The last
 part fuzzes the annotation readers and the target encoders with hypothesis.
 """
 import json
@@ -22,19 +22,21 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 
-from centerdet.config import load_config, parse_overrides
-from centerdet.data.coco import BoxStats, CocoDataset
+from centerdet.cli import parse_overrides
+from centerdet.config import find_config, load_config
+from centerdet.data.coco import BoxStats, DetectionDataset
 from centerdet.data.images import read_image
-from centerdet.data.mindrecord import FACE_COLUMNS, convert, convert_faces, find_mindrecord, unpack_faces
-from centerdet.data.targets import encode_centerface, encode_centernet
-from centerdet.data.widerface import (FaceDataset, read_keypoint_json, read_label_txt, write_ground_truth_mats,
-                                      write_label_txt)
+from centerdet.data.mindrecord import convert, find_mindrecord, row_columns, unpack_annotation
+from centerdet.data.widerface import read_label_txt, write_ground_truth_mats, write_label_txt
 from centerdet.errors import CenterDetError
 from centerdet.evaluation import coco as coco_eval
 from centerdet.evaluation import widerface as wf
+from centerdet.tasks.centerface import encode_centerface
+from centerdet.tasks.centernet import encode_centernet
+from refs import FaceDataset, read_keypoint_json
 
-CENTERNET_CFG = os.path.join(ROOT, "configs", "centernet_synthetic.yaml")
-CENTERFACE_CFG = os.path.join(ROOT, "configs", "centerface_synthetic.yaml")
+CENTERNET_CFG = "centernet_r18-ida_1xb16-16e_synthetic"
+CENTERFACE_CFG = "centerface_mbv2_1xb16-20e_synthetic"
 # No example database: a failing example is printed in the report, not replayed from .hypothesis/.
 FUZZ = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -168,18 +170,18 @@ def test_coco_reader_rejects_wrong_types_in_one_line(tmp_path, mutate, words):
     data = coco_base()
     mutate(data)
     path = write_json(tmp_path / "ann.json", data)
-    raises_one_line(lambda: CocoDataset(path, str(tmp_path)), path, words)
+    raises_one_line(lambda: DetectionDataset(path, str(tmp_path)), path, words)
 
 
 def test_coco_reader_rejects_zero_byte_and_non_object_json(tmp_path):
     empty = tmp_path / "empty.json"
     empty.write_bytes(b"")
-    raises_one_line(lambda: CocoDataset(str(empty), str(tmp_path)), empty, "empty (0 bytes)")
+    raises_one_line(lambda: DetectionDataset(str(empty), str(tmp_path)), empty, "empty (0 bytes)")
     listed = write_json(tmp_path / "list.json", [coco_base()])
-    raises_one_line(lambda: CocoDataset(listed, str(tmp_path)), listed, "expected a COCO json object")
+    raises_one_line(lambda: DetectionDataset(listed, str(tmp_path)), listed, "expected a COCO json object")
     binary = tmp_path / "binary.json"
     binary.write_bytes(b"\xff\xd8\xff\xe0JFIF")  # an image saved under the annotation's name
-    raises_one_line(lambda: CocoDataset(str(binary), str(tmp_path)), binary, "not valid json")
+    raises_one_line(lambda: DetectionDataset(str(binary), str(tmp_path)), binary, "not valid json")
 
 
 def test_coco_degenerate_boxes_are_dropped_and_counted(tmp_path):
@@ -195,21 +197,21 @@ def test_coco_degenerate_boxes_are_dropped_and_counted(tmp_path):
         {"id": 8, "image_id": 1, "category_id": 7, "bbox": [90, 70, 30, 30]},             # clipped, kept
         {"id": 9, "image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]},                  # kept as is
     ]
-    ds = CocoDataset(write_json(tmp_path / "ann.json", data), str(tmp_path))
+    ds = DetectionDataset(write_json(tmp_path / "ann.json", data), str(tmp_path))
     assert (ds.stats.dropped, ds.stats.clipped) == (7, 1)
     image = ds.images[0]
     np.testing.assert_array_equal(image.boxes, [[90, 70, 100, 80], [1, 2, 4, 6]])
     assert image.labels.tolist() == [1, 0]
     # Image 2 has no box left: kept for evaluation, left out (and counted) for training.
     assert len(ds) == 2 and ds.num_without_boxes == 1
-    train = CocoDataset(str(tmp_path / "ann.json"), str(tmp_path), require_annotations=True)
+    train = DetectionDataset(str(tmp_path / "ann.json"), str(tmp_path), require_annotations=True)
     assert [im.id for im in train.images] == [1]
 
 
 def test_coco_json_without_annotations_loads_every_image_empty(tmp_path):
     data = coco_base()
     del data["annotations"]  # test-dev style: images only
-    ds = CocoDataset(write_json(tmp_path / "ann.json", data), str(tmp_path))
+    ds = DetectionDataset(write_json(tmp_path / "ann.json", data), str(tmp_path))
     assert len(ds) == 2 and all(len(im.boxes) == 0 for im in ds.images) and ds.num_without_boxes == 2
     raises_one_line(lambda: convert(str(tmp_path / "ann.json"), str(tmp_path), str(tmp_path / "mr"), "t.mind"),
                     "ann.json", "no image has a usable annotation")
@@ -230,15 +232,15 @@ FACE_IMAGE = {"id": 1, "file_name": "0--Parade/a.jpg", "width": 100, "height": 8
 
 
 @pytest.mark.parametrize("data, words", [
-    ({"annotations": []}, "expected a COCO-style json object with 'images'"),
+    ({"annotations": []}, "missing top-level key 'images'"),
     (face_json(None), "top-level 'images' must be a list"),
     (face_json([FACE_IMAGE], {"1": {}}), "top-level 'annotations' must be a list"),
     (face_json([dict(FACE_IMAGE, width="wide")]), "image id 1 has 'width' 'wide'"),
-    (face_json([dict(FACE_IMAGE, id=[1])]), "image id [1] must be a number or a string"),
+    (face_json([dict(FACE_IMAGE, id=[1])]), "image id [1] has 'id' [1]; expected an integer"),
     (face_json([FACE_IMAGE], [{"id": 4, "image_id": [1], "bbox": [1, 2, 3, 4]}]),
      "annotation id 4 refers to image_id [1]"),
     (face_json([FACE_IMAGE], [{"id": 5, "image_id": 1, "bbox": [1, 2, 3, 10 ** 400]}]),
-     "annotation id 5 has non-numeric"),
+     "annotation id 5 bbox [1, 2, 3, 1000"),
     (face_json([FACE_IMAGE], [{"id": 6, "image_id": 1, "bbox": [1, 2, 3, 4], "keypoints": "none"}]),
      "annotation id 6 has str keypoint values"),
 ])
@@ -266,8 +268,8 @@ def test_face_json_bad_boxes_dropped_landmarks_outside_hidden(tmp_path):
     assert ds.stats.dropped == 4 and ds.num_without_boxes == 1 and len(ds) == 2
     (im,) = FaceDataset(path, str(tmp_path), require_faces=True).images
     np.testing.assert_array_equal(im.boxes, [[5, 5, 25, 25]])
-    assert im.lm_visible.tolist() == [[True, False, False, True, False]]
-    assert np.isfinite(im.landmarks).all()
+    assert im.visible.tolist() == [[True, False, False, True, False]]
+    assert np.isfinite(im.keypoints).all()
 
 
 def test_label_txt_zero_byte_and_not_text(tmp_path):
@@ -293,8 +295,8 @@ def test_label_txt_huge_and_degenerate_faces_are_dropped(tmp_path):
     assert stats.dropped == 4 and [im.file_name for im in images] == ["0--Parade/a.jpg", "0--Parade/b.jpg ² ³"]
     assert images[0].boxes.shape == (0, 4)
     np.testing.assert_array_equal(images[1].boxes, [[1, 2, 4, 6]])
-    assert images[1].lm_visible.tolist() == [[False, True, False, True, True]]  # 1e39 overflows float32
-    assert np.isfinite(images[1].landmarks).all()
+    assert images[1].visible.tolist() == [[False, True, False, True, True]]  # 1e39 overflows float32
+    assert np.isfinite(images[1].keypoints).all()
 
 
 # ---------------------------------------------------------------- MindRecord conversion (in-process)
@@ -320,20 +322,22 @@ def test_face_conversion_skips_unreadable_images_and_hides_outside_landmarks(fac
     # Two extra faces on the first image: one whose left eye is outside the image, one of zero width.
     points = np.array([[(-40, -40), (12, 10), (10, 14), (8, 18), (12, 18)], np.zeros((5, 2))], np.float32)
     first.boxes = np.concatenate([first.boxes, np.float32([[5, 5, 20, 25], [50, 50, 50, 70]])])
-    first.landmarks = np.concatenate([first.landmarks, points])
-    first.lm_visible = np.concatenate([first.lm_visible, [[True] * 5, [False] * 5]])
+    first.keypoints = np.concatenate([first.keypoints, points])
+    first.visible = np.concatenate([first.visible, [[True] * 5, [False] * 5]])
     write_label_txt(label, images)
     (img_dir / images[1].file_name).write_bytes(b"")                        # zero-byte JPEG
     (img_dir / images[2].file_name).write_bytes(b"not a jpeg at all\n")     # text named .jpg
     lines = []
-    written, skipped = convert_faces(str(label), str(img_dir), str(tmp_path / "mr"), "f.mind", log=lines.append)
+    written, skipped = convert(str(label), str(img_dir), str(tmp_path / "mr"), "f.mind", log=lines.append,
+                               num_keypoints=5)
     assert (written, skipped) == (2, 2)
     skips = [line for line in lines if line.startswith("skip:")]
     assert len(skips) == 2 and images[1].file_name in skips[0] and images[2].file_name in skips[1]
     assert "skipped 2 unreadable images" in lines[-1] and "1 degenerate boxes dropped" in lines[-1]
     rows = dict(read_face_record(str(tmp_path / "mr" / "f.mind")))
-    assert sorted(rows) == [0, 3]  # the two unreadable images are not in the record
-    boxes, landmarks, visible = unpack_faces(rows[0])
+    assert sorted(rows) == [1, 4]  # the two unreadable images are not in the record (ids: 1-based lines)
+    faces = unpack_annotation(rows[1], 5)
+    boxes, landmarks, visible = faces["boxes"], faces["keypoints"], faces["visible"]
     assert len(boxes) == n + 1 and np.isfinite(boxes).all() and np.isfinite(landmarks).all()
     np.testing.assert_array_equal(boxes[n], [5, 5, 20, 25])
     assert visible[n].tolist() == [False, True, True, True, True]  # outside the image: not a training target
@@ -383,7 +387,7 @@ def test_read_image_errors_name_the_file(coco_data, tmp_path):
     ("max_objs: 1.5\n", "config key 'max_objs' must be of type int"),
     ("lm_weight: 0.1\n", "unknown config key 'lm_weight'"),  # a CenterFace key in a CenterNet config
     ("model: centerface\nlandmark_wieght: 0.1\n", "unknown config key 'landmark_wieght'"),
-    ("model: centerface\nbackbone: resnet18\n", "config key 'backbone' 'resnet18' does not fit model 'centerface'"),
+    ("model: centerface\nbackbone: resnet18\n", "config key 'backbone' must be one of ['mobilenet_v2'], got 'resnet18'"),
 ])
 def test_bad_yaml_values_name_the_key(tmp_path, text, words):
     path = tmp_path / "cfg.yaml"
@@ -519,7 +523,7 @@ def test_convert_cli_skips_and_counts(coco_data, tmp_path):
     jpg = root / "images" / "train" / data["images"][2]["file_name"]
     jpg.write_bytes(jpg.read_bytes()[:300])  # truncated
     args = ["--config", CENTERNET_CFG, "--coco_data_dir", root, "--mindrecord_dir", tmp_path / "mr"]
-    proc = run_cli("centerdet.data.convert", args, tmp_path)
+    proc = run_cli("centerdet", ["mindrecord", *args], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     summary = proc.stdout.strip().splitlines()[-1]
@@ -530,18 +534,18 @@ def test_convert_cli_skips_and_counts(coco_data, tmp_path):
 
     before = snapshot(tmp_path / "mr")
     ann_path.write_bytes(b"")
-    one_line_error(run_cli("centerdet.data.convert", args, tmp_path), "annotation file is empty (0 bytes)", ann_path)
+    one_line_error(run_cli("centerdet", ["mindrecord", *args], tmp_path), "annotation file is empty (0 bytes)", ann_path)
     assert snapshot(tmp_path / "mr") == before
     ann_path.write_text(json.dumps(data))
     shutil.rmtree(root / "images" / "train")
     (root / "images" / "train").mkdir()  # empty folder
-    one_line_error(run_cli("centerdet.data.convert", args, tmp_path), "no readable image among the 3 annotated images",
+    one_line_error(run_cli("centerdet", ["mindrecord", *args], tmp_path), "no readable image among the 3 annotated images",
                    root / "images" / "train")
     assert snapshot(tmp_path / "mr") == before
 
 
 def test_convert_cli_help_lists_its_flags(tmp_path):
-    proc = run_cli("centerdet.data.convert", ["--help"], tmp_path)
+    proc = run_cli("centerdet", ["mindrecord", "--help"], tmp_path)
     assert proc.returncode == 0 and proc.stderr == ""
     assert "--coco_data_dir" in proc.stdout and "--mindrecord_dir" in proc.stdout and "--split" in proc.stdout
 
@@ -549,12 +553,12 @@ def test_convert_cli_help_lists_its_flags(tmp_path):
 def test_convert_cli_with_face_config_writes_face_rows(face_data, tmp_path):
     for ann in ("annotations/train.json", "annotations/train/label.txt"):
         out = tmp_path / os.path.basename(ann)
-        proc = run_cli("centerdet.data.convert", ["--config", CENTERFACE_CFG, "--coco_data_dir", face_data,
+        proc = run_cli("centerdet", ["mindrecord", "--config", CENTERFACE_CFG, "--coco_data_dir", face_data,
                                                   "--mindrecord_dir", out, "--train_ann_file", ann], tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        faces = {i: len(im.boxes) for i, im in enumerate(FaceDataset(str(face_data / ann), "", True).images)}
+        faces = {im.id: len(im.boxes) for im in FaceDataset(str(face_data / ann), "", True).images}
         for image_id, flat in read_face_record(find_mindrecord(str(out), "synthetic_faces.train.mind")[0]):
-            assert flat.size == faces[image_id] * FACE_COLUMNS
+            assert flat.size == faces[image_id] * row_columns(5)
 
 
 def test_train_cli_bad_face_annotation_touches_nothing(face_data, tmp_path):
@@ -576,7 +580,7 @@ def test_train_cli_bad_face_annotation_touches_nothing(face_data, tmp_path):
     assert not (tmp_path / "mr").exists() or snapshot(tmp_path / "mr") == {}
 
     cfg = tmp_path / "typo.yaml"
-    cfg.write_text(open(CENTERFACE_CFG).read() + "landmark_wieght: 0.1\n")
+    cfg.write_text(open(find_config(CENTERFACE_CFG)).read() + "landmark_wieght: 0.1\n")
     one_line_error(run_cli("train.py", ["--config", cfg], tmp_path), "unknown config key 'landmark_wieght'", cfg)
 
 
@@ -698,7 +702,7 @@ def test_fuzz_coco_reader_keeps_only_valid_boxes_or_raises(fuzz_dir, doc):
     path = str(fuzz_dir / "coco.json")
     with open(path, "w") as f:
         json.dump(doc, f)  # NaN/Infinity as json's common extension, which Python reads back
-    ds = read_or_one_line_error(CocoDataset, path, str(fuzz_dir))
+    ds = read_or_one_line_error(DetectionDataset, path, str(fuzz_dir))
     if ds is None:
         return
     kept = 0
@@ -744,7 +748,7 @@ def test_fuzz_label_txt_reader_keeps_only_valid_faces_or_raises(fuzz_dir, text):
     kept = 0
     for im in ds.images:
         known = im.width > 0 and im.height > 0
-        for box, points, visible in zip(im.boxes, im.landmarks, im.lm_visible):
+        for box, points, visible in zip(im.boxes, im.keypoints, im.visible):
             assert valid_box(box, *((im.width, im.height) if known else (None, None))), (box, im)
             assert np.isfinite(points).all()
             if known:  # cleaned to the image: visible points lie inside it (hidden ones keep their values)

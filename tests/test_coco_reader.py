@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from centerdet.data.coco import CocoDataset
+from centerdet.data.coco import DetectionDataset
 from centerdet.errors import CenterDetError
 
 
@@ -30,7 +30,7 @@ def base():
 
 
 def test_categories_map_to_contiguous_labels_in_id_order(tmp_path):
-    data = CocoDataset(write(tmp_path, base()), str(tmp_path))
+    data = DetectionDataset(write(tmp_path, base()), str(tmp_path))
     assert data.cat_ids == [1, 44, 90] and data.class_names == ["person", "bottle", "toothbrush"]
     assert data.label_to_cat_id(2) == 90
     image = data.images[0]
@@ -39,14 +39,14 @@ def test_categories_map_to_contiguous_labels_in_id_order(tmp_path):
     assert image.crowd.tolist() == [False, True]
     assert (data.stats.clipped, data.stats.dropped, data.stats.crowd) == (1, 3, 1)
     assert len(data) == 2  # images without boxes stay for evaluation
-    assert len(CocoDataset(write(tmp_path, base()), str(tmp_path), require_annotations=True)) == 1
+    assert len(DetectionDataset(write(tmp_path, base()), str(tmp_path), require_annotations=True)) == 1
 
 
 def test_unknown_category_names_the_annotation(tmp_path):
     data = base()
     data["annotations"][0]["category_id"] = 12
     with pytest.raises(CenterDetError, match="annotation id 1 has category_id 12"):
-        CocoDataset(write(tmp_path, data), str(tmp_path))
+        DetectionDataset(write(tmp_path, data), str(tmp_path))
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -62,17 +62,17 @@ def test_malformed_json_is_a_one_line_error(tmp_path, mutate, message):
     data = base()
     mutate(data)
     with pytest.raises(CenterDetError, match=message):
-        CocoDataset(write(tmp_path, data), str(tmp_path))
+        DetectionDataset(write(tmp_path, data), str(tmp_path))
 
 
 def test_unreadable_files(tmp_path):
     empty = tmp_path / "empty.json"
     empty.write_bytes(b"")
     with pytest.raises(CenterDetError, match="empty"):
-        CocoDataset(str(empty), str(tmp_path))
+        DetectionDataset(str(empty), str(tmp_path))
     broken = tmp_path / "broken.json"
     broken.write_text('{"images": [')
     with pytest.raises(CenterDetError, match="not valid json.*broken.json"):
-        CocoDataset(str(broken), str(tmp_path))
+        DetectionDataset(str(broken), str(tmp_path))
     with pytest.raises(CenterDetError, match="not found"):
-        CocoDataset(str(tmp_path / "nope.json"), str(tmp_path))
+        DetectionDataset(str(tmp_path / "nope.json"), str(tmp_path))

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from centerdet.config import load_config, parse_overrides
+from centerdet.cli import parse_overrides
+from centerdet.config import find_config, load_config, recipe_names
 from centerdet.errors import CenterDetError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -13,6 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_default_config_holds_the_seed_defaults():
     cfg = load_config(os.path.join(ROOT, "default_config.yaml"))
+    # one home for defaults: the file, the CenterNet schema and its COCO recipe give the same config
+    assert cfg == load_config(None) == load_config("centernet_r50-dcn_8xb32-330e_coco")
+    assert (cfg.mindrecord_shards, cfg.num_parallel_workers, cfg.save_checkpoint_num) == (8, 8, 5)
     assert (cfg.batch_size, cfg.optimizer, cfg.lr_schedule, cfg.learning_rate) == (32, "Adam", "MultiDecay", 4.8e-4)
     assert cfg.input_res_train == [512, 512] and cfg.input_res_test == [680, 680] and cfg.keep_res
     assert (cfg.down_ratio, cfg.K, cfg.SOFT_NMS, cfg.max_objs, cfg.num_classes) == (4, 100, True, 128, 80)
@@ -23,9 +27,30 @@ def test_default_config_holds_the_seed_defaults():
     assert cfg.warmup_steps == 2000 and cfg.multi_epochs == [290, 320] and cfg.epoch_size == 330
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "configs"))))
-def test_shipped_configs_load(name):
-    load_config(os.path.join(ROOT, "configs", name))
+@pytest.mark.parametrize("name", recipe_names())
+def test_shipped_recipes_load_and_state_only_what_differs(name):
+    """Each packaged recipe loads by name (and by path), and every key it states changes a default."""
+    import yaml
+
+    from centerdet import tasks
+
+    path = find_config(name)
+    assert load_config(name) == load_config(path) == load_config(name + ".yaml")
+    with open(path) as f:
+        values = yaml.safe_load(f)
+    defaults = tasks.get(values["model"]).schema()
+    restated = [k for k, v in values.items() if k != "model" and getattr(defaults, k) == v]
+    assert not restated, f"{name} restates schema defaults: {restated}"
+
+
+def test_recipe_names_describe_what_they_hold():
+    assert set(recipe_names()) >= {"centernet_r50-dcn_8xb32-330e_coco", "centerface_mbv2_8xb8-140e_widerface",
+                                   "centernet_r18-ida_1xb16-16e_synthetic", "centerface_mbv2_1xb16-20e_synthetic"}
+    coco, wider = load_config("centernet_r50-dcn_8xb32-330e_coco"), load_config("centerface_mbv2_8xb8-140e_widerface")
+    assert (coco.backbone, coco.use_dcn, coco.batch_size, coco.epoch_size) == ("resnet50", True, 32, 330)
+    assert (wider.backbone, wider.batch_size, wider.epoch_size, wider.model) == ("mobilenet_v2", 8, 140, "centerface")
+    with pytest.raises(CenterDetError, match="config file not found: nope.yaml .shipped recipes: .*centernet_r50"):
+        load_config("nope.yaml")
 
 
 def test_overrides_are_typed():

@@ -16,7 +16,7 @@ import pytest
 import centerdet  # noqa: F401  (oneDNN setting before mindspore)
 
 pytestmark = pytest.mark.torch
-RELEASE_CONFIG = "configs/centerface_release.yaml"
+RELEASE_CONFIG = "centerface_mbv2-w24-relu_release_widerface"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -74,7 +74,8 @@ def test_release_onnx_converts_to_an_equal_centerface(tmp_path, keep_bn):
     import onnx
 
     from centerdet.config import load_config
-    from centerdet.decode import decode_centerface, peak_nms, sigmoid, topk
+    from centerdet.decode import peak_nms, sigmoid, topk
+    from centerdet.tasks.centerface import decode_centerface
     from centerdet.models import build_model
 
     ref = _release_net()
@@ -86,7 +87,7 @@ def test_release_onnx_converts_to_an_equal_centerface(tmp_path, keep_bn):
     assert "0 missing" in proc.stdout
     assert f"evaluate it with --config {RELEASE_CONFIG} --load_checkpoint_path {out}\n" in proc.stdout
 
-    cfg = load_config(os.path.join(ROOT, RELEASE_CONFIG))
+    cfg = load_config(RELEASE_CONFIG)
     net = build_model(cfg)
     net.set_train(False)
     assert not ms.load_param_into_net(net, ms.load_checkpoint(str(out)), strict_load=True)[0]

@@ -4,11 +4,12 @@ import types
 import numpy as np
 import pytest
 
-from centerdet.data.coco import CocoDataset
+from centerdet.data.coco import DetectionDataset
 from centerdet.data.synthetic import generate_coco
-from centerdet.data.targets import encode_centernet
+from centerdet.tasks.centernet import encode_centernet
 from centerdet.data.transforms import transform_boxes
-from centerdet.decode import decode_centernet, merge_detections, peak_nms, to_image_coords, topk
+from centerdet.decode import merge_detections, peak_nms, to_image_coords, topk
+from centerdet.tasks.centernet import decode_centernet
 from centerdet.evaluation.coco import detections_to_results, evaluate
 from centerdet.geometry import get_affine_transform
 from centerdet.inference import make_test_canvas
@@ -76,7 +77,7 @@ def _dense(values, ind, mask, h, w):
 def test_encode_decode_round_trip_gives_perfect_coco_ap(tmp_path):
     """Ground truth encoded into targets and decoded from a perfect heatmap reaches AP = 1.0."""
     generate_coco(str(tmp_path), n_train=0, n_val=12, size=160, seed=3)
-    data = CocoDataset(str(tmp_path / "annotations" / "val.json"), str(tmp_path / "images" / "val"))
+    data = DetectionDataset(str(tmp_path / "annotations" / "val.json"), str(tmp_path / "images" / "val"))
     cfg = types.SimpleNamespace(keep_res=True, test_pad=31, down_ratio=4, input_res_test=[160, 160])
     results = []
     for image in data.images:

@@ -4,7 +4,8 @@ landmarks)."""
 import numpy as np
 import pytest
 
-from centerdet.decode import decode_centerface, decode_centernet
+from centerdet.tasks.centerface import decode_centerface
+from centerdet.tasks.centernet import decode_centernet
 
 pytestmark = pytest.mark.torch
 

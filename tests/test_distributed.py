@@ -51,7 +51,7 @@ def two_workers(tmp_path_factory):
         pytest.skip("msrun is not installed beside this python")
     out = tmp_path_factory.mktemp("dist")
     generate_coco(str(out / "data"), n_train=16, n_val=2, size=64, seed=7)
-    config = os.path.join(ROOT, "configs", "centernet_synthetic.yaml")
+    config = "centernet_r18-ida_1xb16-16e_synthetic"
     overrides = _overrides(out / "data", out)
     # Both ranks start from this file, so the reference below starts from the same weights.
     ms.set_seed(3)
@@ -101,7 +101,7 @@ def test_weights_equal_single_process_gradient_mean(two_workers):
     from centerdet.data.pipeline import create_train_dataset
     from centerdet.engine.lr import build_lr
     from centerdet.engine.step import NetWithLoss
-    from centerdet.engine.trainer import param_groups
+    from centerdet.engine.build import param_groups
     from centerdet.losses import build_loss
     from centerdet.models import build_model
 
@@ -155,7 +155,7 @@ def test_cpu_launcher_trains_centerface_on_two_workers(tmp_path):
     env = dict(os.environ, MASTER_PORT=str(_free_port()), PYTHON=sys.executable)
     proc = subprocess.run(
         ["bash", os.path.join(ROOT, "scripts", "run_distributed_train_cpu.sh"), "2",
-         os.path.join(ROOT, "configs", "centerface_synthetic.yaml"), "--data_dir", str(tmp_path / "faces"),
+         "centerface_mbv2_1xb16-20e_synthetic", "--data_dir", str(tmp_path / "faces"),
          "--mindrecord_dir", str(tmp_path / "mr"), "--input_res_train", "[64, 64]", "--batch_size", "2",
          "--train_steps", "2", "--num_parallel_workers", "1", "--save_checkpoint_path", str(tmp_path / "ckpt")],
         capture_output=True, text=True, timeout=900, env=env, cwd=str(tmp_path))

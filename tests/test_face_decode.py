@@ -6,12 +6,13 @@ import types
 import numpy as np
 import pytest
 
-from centerdet.data.face_transforms import face_train_sample
+from refs import face_train_sample
 from centerdet.data.synthetic import FaceSceneOptions, generate_widerface
-from centerdet.data.targets import encode_centerface
+from centerdet.tasks.centerface import encode_centerface
 from centerdet.data.transforms import transform_boxes
-from centerdet.data.widerface import FaceDataset
-from centerdet.decode import decode_centerface, merge_detections, to_image_coords
+from centerdet.data.coco import DetectionDataset
+from centerdet.decode import merge_detections, to_image_coords
+from centerdet.tasks.centerface import decode_centerface
 from centerdet.evaluation.widerface import evaluate, load_ground_truth, read_predictions, write_predictions
 from centerdet.geometry import affine_transform, get_affine_transform
 from centerdet.inference import make_test_canvas
@@ -44,7 +45,8 @@ def _dense(values, ind, mask, h, w):
 def test_encode_decode_round_trip_gives_perfect_widerface_ap(tmp_path):
     generate_widerface(str(tmp_path), 0, 12, seed=5, size=160,
                        opts=FaceSceneOptions(min_face=12, max_face=60, max_faces=5))
-    data = FaceDataset(str(tmp_path / "annotations" / "val.json"), str(tmp_path / "images" / "val" / "images"))
+    data = DetectionDataset(str(tmp_path / "annotations" / "val.json"), str(tmp_path / "images" / "val" / "images"),
+                            num_keypoints=5)
     cfg = types.SimpleNamespace(keep_res=False, down_ratio=4, input_res_test=[160, 160], test_pad=31)
     pred_dir = tmp_path / "pred"
     lm_errors = []
@@ -53,15 +55,15 @@ def test_encode_decode_round_trip_gives_perfect_widerface_ap(tmp_path):
         ow, oh = meta["out_size"]
         trans = get_affine_transform(meta["center"], meta["scale"], 0, (ow, oh))
         boxes = transform_boxes(image.boxes, trans, ow, oh)
-        points = affine_transform(image.landmarks.reshape(-1, 2), trans).reshape(-1, 5, 2)
-        t = encode_centerface(boxes, points, image.lm_visible, (oh, ow), max_objs=32)
+        points = affine_transform(image.keypoints.reshape(-1, 2), trans).reshape(-1, 5, 2)
+        t = encode_centerface(boxes, points, image.visible, (oh, ow), max_objs=32)
         maps = [t["hm"]] + [_dense(t[k], t["ind"], t["mask"], oh, ow) for k in ("wh", "reg", "lm")]
         dets = to_image_coords(decode_centerface(*maps, k=100), meta["center"], meta["scale"], (ow, oh))
         dets = merge_detections([dets], 1, use_nms=True, nms_method=2)
         event, name = image.file_name.split("/")
         write_predictions(str(pred_dir), event, name, dets[:, :5])
         # the detection of each face: the one whose box matches best
-        for box, pts, vis in zip(image.boxes, image.landmarks, image.lm_visible):
+        for box, pts, vis in zip(image.boxes, image.keypoints, image.visible):
             best = dets[np.argmin(np.abs(dets[:, :4] - box).sum(1))]
             np.testing.assert_allclose(best[:4], box, atol=1e-3)
             lm_errors.append(np.abs(best[6:16].reshape(5, 2) - pts)[vis])

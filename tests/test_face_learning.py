@@ -15,7 +15,7 @@ from conftest import ROOT, run_script
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["--config", os.path.join(ROOT, "configs", "centerface_synthetic.yaml"), "--input_res_train", "[128, 128]",
+COMMON = ["--config", "centerface_mbv2_1xb16-20e_synthetic", "--input_res_train", "[128, 128]",
           "--input_res_test", "[192, 192]", "--num_parallel_workers", "1"]
 
 

@@ -1,4 +1,4 @@
-"""CenterFaceLoss against the model zoo's dense-map formulation (centerface.md §4), in numpy.
+"""The CenterFace task's loss against the model zoo's dense-map formulation (centerface.md §4), in numpy.
 
 Our targets are per-object slots (like CenterNet's); the reference writes them into dense H×W maps
 with an ``ind`` map acting as the mask. The reference below rebuilds those dense maps from the slots
@@ -10,7 +10,13 @@ import pytest
 import centerdet  # noqa: F401
 from mindspore import Tensor
 
-from centerdet.losses import CenterFaceLoss
+from centerdet import tasks
+from centerdet.config import load_config
+
+
+def CenterFaceLoss(hm=1.0, wh=0.1, off=1.0, lm=0.1):  # noqa: N802  (the loss cell of the CenterFace task)
+    keys = {"hm_weight": hm, "wh_weight": wh, "off_weight": off, "lm_weight": lm}
+    return tasks.get("centerface").build_loss(load_config(None, {k: str(v) for k, v in keys.items()}, "centerface"))
 
 from test_losses import ref_focal
 

@@ -6,7 +6,7 @@ import pytest
 from refs import gaussian_map
 
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
-from centerdet.data.targets import encode_centerface, face_box_weight
+from centerdet.tasks.centerface import encode_centerface, face_box_weight
 from centerdet.geometry import gaussian_radius
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT, run_script
 
-CFG = os.path.join(ROOT, "configs", "centerface_synthetic.yaml")
+CFG = "centerface_mbv2_1xb16-20e_synthetic"
 TINY = ["--config", CFG, "--input_res_train", "[64, 64]", "--input_res_test", "[96, 96]", "--batch_size", "4",
         "--num_parallel_workers", "1", "--log_interval", "1", "--warmup_steps", "2", "--head_conv", "24"]
 

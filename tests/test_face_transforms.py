@@ -4,10 +4,21 @@ import math
 import numpy as np
 import pytest
 
+from refs import face_train_sample
+
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
 from centerdet.config import COCO_EIG_VAL, COCO_EIG_VEC
-from centerdet.data.face_transforms import (DAS_ANCHORS, LANDMARK_FLIP, data_anchor_sampling, face_train_sample,
-                                            flip_faces, random_face_crop)
+from centerdet.data.transforms import DAS_ANCHORS, data_anchor_sampling, flip_boxes, flip_points, random_crop
+from centerdet.tasks.centerface import LANDMARK_FLIP
+
+
+def flip_faces(boxes, landmarks, visible, width):
+    return (flip_boxes(boxes, width), *flip_points(landmarks, visible, width, LANDMARK_FLIP))
+
+
+def random_face_crop(rng, height, width, crop_scales):
+    return random_crop(rng, height, width, crop_scales, (0.1, 0.2, 0.25))
+
 
 NO_AUG = {"anchor_sampling": False, "rand_crop": False, "crop_scales": [0.6], "scale": 0.0, "shift": 0.0,
           "flip_prop": 0.0, "color_aug": False, "eig_val": COCO_EIG_VAL, "eig_vec": COCO_EIG_VEC,
@@ -177,17 +188,18 @@ def test_training_sample_counts_dropped_faces(capsys):
     import cv2
 
     from centerdet.config import load_config
-    from centerdet.data.pipeline import CenterFaceSample
+    from centerdet.data.pipeline import TrainSample
 
     cfg = load_config(None, {"input_res_train": "[64, 64]", "rand_crop": "false", "flip_prop": "0.0",
                              "color_aug": "false", "anchor_sampling": "false"}, model="centerface")
-    sample = CenterFaceSample(cfg, per_process_seed=False)
+    sample = TrainSample(cfg, per_process_seed=False)
     sample.report_every = 2
-    # one real face and one degenerate (zero width) face, which can never get a target
-    rows = np.zeros((2, 19), np.float32)
+    # one real face and one degenerate (zero width) face, which can never get a target; rows are
+    # [x1, y1, x2, y2, label, crowd] + (x, y, visible) per landmark (hidden here)
+    rows = np.zeros((2, 21), np.float32)
     rows[0, :4] = 20, 20, 44, 44
     rows[1, :4] = 30, 30, 30, 40
-    rows[:, 4:14] = 32
+    rows[:, 6:].reshape(2, 5, 3)[..., :2] = 32
     image = np.frombuffer(cv2.imencode(".jpg", _image(64, 64))[1].tobytes(), np.uint8)
     out = sample(image, rows.reshape(-1))
     assert out[5].sum() == 1  # only the real face has a target slot

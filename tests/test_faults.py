@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_script
 
-ARGS = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--input_res_train", "[64, 64]",
+ARGS = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--input_res_train", "[64, 64]",
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
         "--warmup_steps", "2", "--train_steps", "8", "--save_checkpoint_steps", "1", "--save_checkpoint_num", "2",
         "--mindrecord_prefix", "faults.mind"]
@@ -87,7 +87,7 @@ def test_an_overflow_step_is_skipped_counted_and_training_goes_on(tiny_coco, tmp
             return out
 
     monkeypatch.setattr(step_mod, "TrainStep", OverflowOnSecondStep)
-    cfg = load_config(os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
+    cfg = load_config("centernet_r18-ida_1xb16-16e_synthetic",
                       {"data_dir": str(tiny_coco), "mindrecord_dir": str(tmp_path / "mr"), "input_res_train": "[64, 64]",
                        "save_checkpoint_path": str(tmp_path / "ck"), "mindrecord_prefix": "ovf.mind", "log_interval": "1",
                        "num_parallel_workers": "1", "batch_size": "4", "train_steps": "4", "mode": "pynative",
@@ -113,7 +113,7 @@ def test_full_disk_is_found_before_training(tiny_coco, tmp_path, monkeypatch):
     from centerdet.errors import CenterDetError
     from centerdet import fileio
 
-    cfg = load_config(os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
+    cfg = load_config("centernet_r18-ida_1xb16-16e_synthetic",
                       {"data_dir": str(tiny_coco), "mindrecord_dir": str(tmp_path / "mr"), "input_res_train": "[64, 64]",
                        "save_checkpoint_path": str(tmp_path / "ck"), "mindrecord_prefix": "disk.mind",
                        "num_parallel_workers": "1", "batch_size": "4", "mode": "pynative"})

@@ -10,7 +10,7 @@ import pytest
 from refs import gaussian_map
 
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
-from centerdet.data.transforms import (color_aug, flip_boxes, normalize, random_center_scale,
+from centerdet.data.transforms import (color_aug, flip_boxes, normalize, random_center_scale, random_crop,
                                        transform_boxes)
 from centerdet.geometry import (affine_transform, draw_gaussian, gaussian_2d, gaussian_radius,
                                 get_affine_transform, padded_size)
@@ -312,14 +312,14 @@ def test_ref_border_values():
 
 
 @pytest.mark.parametrize("hw", [(480, 640), (200, 100), (300, 300), (60, 90)])
-def test_random_center_scale_rand_crop(hw):
+def test_random_crop_centernet_recipe(hw):
     h, w = hw
     rng = np.random.default_rng(123)
     allowed = np.round(np.arange(6, 14) / 10.0, 6)
     seen = set()
     bw, bh = _ref_border(w), _ref_border(h)
     for _ in range(200):
-        c, s = random_center_scale(rng, h, w, rand_crop=True)
+        c, s = random_crop(rng, h, w, np.arange(0.6, 1.4, 0.1), [128])
         u = round(s / max(h, w), 6)
         assert u in allowed
         seen.add(u)
@@ -330,13 +330,13 @@ def test_random_center_scale_rand_crop(hw):
 
 
 @pytest.mark.parametrize("scale, shift", [(0.4, 0.1), (0.2, 0.05)])
-def test_random_center_scale_no_rand_crop(scale, shift):
+def test_random_center_scale(scale, shift):
     h, w = 300, 400
     s0 = float(max(h, w))
     rng = np.random.default_rng(5)
     cs, ss = [], []
     for _ in range(300):
-        c, s = random_center_scale(rng, h, w, rand_crop=False, scale=scale, shift=shift)
+        c, s = random_center_scale(rng, h, w, scale=scale, shift=shift)
         assert abs(c[0] - w / 2) <= 2 * shift * s0 + 1e-3
         assert abs(c[1] - h / 2) <= 2 * shift * s0 + 1e-3
         assert 1 - scale - 1e-6 <= s / s0 <= 1 + scale + 1e-6
@@ -367,7 +367,8 @@ def test_train_sample_with_rotation_keeps_boxes_valid():
     img[30:60, 40:90] = 255
     aug = {"rand_crop": False, "scale": 0.0, "shift": 0.0, "flip_prop": 0.0, "rotate": 30.0, "aug_rot": 1.0,
            "color_aug": False, "eig_val": [0, 0, 0], "eig_vec": np.eye(3).tolist()}
-    inp, boxes, keep = train_sample(rng, img, np.array([[40, 30, 90, 60]], np.float32), aug, (128, 128), 4)
+    inp, target, keep = train_sample(rng, img, {"boxes": np.array([[40, 30, 90, 60]], np.float32)}, aug, (128, 128), 4)
+    boxes = target["boxes"]
     assert keep.all() and (boxes[:, 2:] > boxes[:, :2]).all()
     # the rotated white block lies inside the (enclosing) box, mapped back to input pixels
     ys, xs = np.nonzero(inp.mean(2) > 0.5)

@@ -125,19 +125,43 @@ def test_face_boxes_and_landmarks_return_to_image_pixels(scales, flip):
     np.testing.assert_allclose(dets[0, 6:].reshape(5, 2), want, atol=tol)
 
 
-def test_predict_each_skips_unreadable_images_and_reports_progress(tmp_path):
+def test_runner_skips_unreadable_images_and_reports_progress(tmp_path):
     import cv2
 
-    from centerdet.engine.evaluator import predict_each
+    from centerdet.config import load_config
+    from centerdet.data.images import read_image
+    from centerdet.engine.evaluator import run_inference
+    from centerdet.evaluation import EvalImage, Metric
 
     good = tmp_path / "good.jpg"
     cv2.imwrite(str(good), np.full((8, 12, 3), 100, np.uint8))
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
-    items = [("a", str(good)), ("b", str(bad)), ("c", str(tmp_path / "missing.jpg")), ("d", str(good))]
-    skipped, lines = [], []
-    out = list(predict_each(lambda img: img.shape, items, lambda item: item[1], "test", skipped, lines.append))
-    assert [(item[0], dets) for item, _, dets in out] == [("a", (8, 12, 3)), ("d", (8, 12, 3))]
-    assert skipped == [str(bad), str(tmp_path / "missing.jpg")]
+    paths = {"a": str(good), "b": str(bad), "c": str(tmp_path / "missing.jpg"), "d": str(good)}
+
+    class Seen(Metric):
+        seen, scored = [], None
+
+        def images(self):
+            return [EvalImage(key, path, key) for key, path in paths.items()]
+
+        def update(self, image, dets):
+            self.seen.append((image.key, dets.shape))
+
+        def compute(self, score=True):
+            self.scored = score
+            return {"n": len(self.seen)} if score else None
+
+    def detect(image):
+        img = read_image(image.path)
+        return img, np.zeros((len(image.key), 6), np.float32)
+
+    metric, lines = Seen(), []
+    cfg = load_config(None, {"save_result_dir": str(tmp_path / "out")})
+    result = run_inference(cfg, detect=detect, metric=metric, log=lines.append)
+    assert metric.seen == [("a", (1, 6)), ("d", (1, 6))] and result.metrics == {"n": 2} and metric.scored
+    assert result.out_dir == str(tmp_path / "out") and result.picture is None
     assert sum(line.startswith("skip: ") and str(bad) in line for line in lines) == 1
-    assert any(line.startswith("test: 4/4 images") for line in lines)
+    assert sum(line.startswith("skip: ") and "missing.jpg" in line for line in lines) == 1
+    assert any(line.startswith("eval: 4/4 images") for line in lines)
+    assert any("2 unreadable images skipped" in line for line in lines)

@@ -13,7 +13,7 @@ from conftest import ROOT, run_script
 
 pytestmark = pytest.mark.slow
 
-COMMON = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--input_res_train", "[128, 128]",
+COMMON = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--input_res_train", "[128, 128]",
           "--num_parallel_workers", "1"]
 
 

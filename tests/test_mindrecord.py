@@ -136,10 +136,10 @@ def test_pipeline_batches_have_consistent_targets(tiny_coco, tmp_path):
 def test_other_ranks_wait_for_rank_0_and_never_convert(tiny_coco, tmp_path):
     import threading
 
-    from centerdet.engine.trainer import prepare_mindrecord
+    from centerdet.engine.build import prepare_mindrecord
 
     root, ann, img_dir = copy_split(tiny_coco, tmp_path)
-    cfg = load_config(os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "centernet_synthetic.yaml"),
+    cfg = load_config("centernet_r18-ida_1xb16-16e_synthetic",
                       {"data_dir": str(root), "mindrecord_dir": str(tmp_path / "mr")})
     lines = []
     # Rank 0's conversion lands while rank 1 polls.
@@ -156,12 +156,12 @@ def test_other_ranks_wait_for_rank_0_and_never_convert(tiny_coco, tmp_path):
 
 
 def test_mindrecord_of_another_annotation_file_is_refused(tiny_coco, tmp_path):
-    from centerdet.engine.trainer import prepare_mindrecord
+    from centerdet.engine.build import prepare_mindrecord
 
     root, ann, img_dir = copy_split(tiny_coco, tmp_path)
     other = tmp_path / "other"
     shutil.copytree(root, other)
-    cfg_path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "centernet_synthetic.yaml")
+    cfg_path = "centernet_r18-ida_1xb16-16e_synthetic"
     mr = str(tmp_path / "mr")
     cfg = load_config(cfg_path, {"data_dir": str(root), "mindrecord_dir": mr})
     files = prepare_mindrecord(cfg, log=lambda s: None)

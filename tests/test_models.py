@@ -6,7 +6,7 @@ import centerdet  # noqa: F401  (must precede mindspore)
 import mindspore as ms
 from mindspore import Tensor
 
-from centerdet.config import CenterNetConfig
+from centerdet.tasks.centernet import CenterNetConfig
 from centerdet.models import build_model
 from centerdet.models.backbones import resnet
 from centerdet.models.necks import DeconvNeck, IdaUpNeck

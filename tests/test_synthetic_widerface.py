@@ -12,8 +12,8 @@ import pytest
 from centerdet.data.synthetic import FaceSceneOptions, generate_widerface
 from centerdet.data.synthetic.faces import (EVENTS, MAX_HIDDEN, face_image, image_name, keep_indices,
                                             render_widerface_image)
-from centerdet.data.widerface import read_face_annotations, read_ground_truth_mats
 from centerdet.errors import CenterDetError
+from refs import read_face_annotations, read_ground_truth_mats
 
 SIZE, SEED = 192, 3
 OPTS = FaceSceneOptions(min_face=8, max_face=90, max_faces=6)
@@ -74,7 +74,7 @@ def test_annotations_match_the_rendered_scenes(dataset):
         assert img.shape == scene.image.shape and (a.height, a.width) == img.shape[:2]
         for got in (a, b):
             assert got.file_name == expected.file_name
-            for field in ("boxes", "landmarks", "lm_visible"):
+            for field in ("boxes", "keypoints", "visible"):
                 np.testing.assert_array_equal(getattr(got, field), getattr(expected, field))
         anns = [x for x in data["annotations"] if x["image_id"] == i + 1]
         assert [x["blur"] for x in anns] == scene.blur.tolist()

@@ -6,7 +6,7 @@ import pytest
 from refs import gaussian_map
 
 import centerdet  # noqa: F401  (sets the oneDNN env var before anything imports mindspore)
-from centerdet.data.targets import encode_centernet
+from centerdet.tasks.centernet import encode_centernet
 
 
 def _radius(h, w, o=0.7):

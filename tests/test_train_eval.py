@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, run_script
 
-TINY = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"), "--input_res_train", "[64, 64]",
+TINY = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--input_res_train", "[64, 64]",
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
         "--warmup_steps", "2", "--mindrecord_prefix", "tiny.mind", "--use_dcn", "true"]
 
@@ -55,7 +55,7 @@ def test_resume_continues_step_count_and_schedule(trained):
 def test_eval_writes_results_metrics_and_pictures(trained, tiny_coco):
     work, _, _ = trained
     out = work / "results"
-    proc = run("eval.py", ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
+    proc = run("eval.py", ["--config", "centernet_r18-ida_1xb16-16e_synthetic",
                            "--data_dir", str(tiny_coco), "--load_checkpoint_path",
                            str(work / "ckpt" / "centernet-2_4.ckpt"), "--save_result_dir", str(out),
                            "--visual_image", "true", "--use_dcn", "true"], work)
@@ -65,7 +65,7 @@ def test_eval_writes_results_metrics_and_pictures(trained, tiny_coco):
     results = json.loads((out / "results.json").read_text())
     assert results and {r["image_id"] for r in results} <= set(range(1, 7))
     assert (out / "detections.png").stat().st_size > 5000 and len(os.listdir(out / "visual")) == 6
-    proc = run("eval.py", ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
+    proc = run("eval.py", ["--config", "centernet_r18-ida_1xb16-16e_synthetic",
                            "--data_dir", str(tiny_coco), "--load_checkpoint_path",
                            str(work / "ckpt" / "centernet-2_4.ckpt"), "--save_result_dir", str(work / "test_out"),
                            "--run_mode", "test", "--test_ann_file", "annotations/val.json",
@@ -101,7 +101,7 @@ def test_bad_paths_fail_before_training(tmp_path, tiny_coco):
                                    "--save_checkpoint_path", str(locked / "ck")], tmp_path, expect=2)
     assert "save_checkpoint_path is not writable" in proc.stderr
     proc = run("eval.py", ["--data_dir", str(tiny_coco), "--config",
-                           os.path.join(ROOT, "configs", "centernet_synthetic.yaml"),
+                           "centernet_r18-ida_1xb16-16e_synthetic",
                            "--load_checkpoint_path", str(tmp_path / "missing.ckpt"),
                            "--save_result_dir", str(tmp_path / "r")], tmp_path, expect=2)
     assert "checkpoint not found" in proc.stderr
@@ -110,7 +110,7 @@ def test_bad_paths_fail_before_training(tmp_path, tiny_coco):
 def test_shell_scripts_convert_train_eval(tiny_coco, tmp_path):
     """The launchers only set the environment and forward arguments; prove they run end to end."""
     scripts = os.path.join(ROOT, "scripts")
-    cfg = ["--config", os.path.join(ROOT, "configs", "centernet_synthetic.yaml")]
+    cfg = ["--config", "centernet_r18-ida_1xb16-16e_synthetic"]
 
     def sh(name, *args):
         proc = subprocess.run(["bash", os.path.join(scripts, name), *args], capture_output=True, text=True,

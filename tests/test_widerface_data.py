@@ -7,9 +7,11 @@ import pytest
 import scipy.io
 
 from centerdet.data.coco import BoxStats
-from centerdet.data.widerface import (FaceDataset, FaceImage, clean_faces, read_face_annotations,
-                                      read_ground_truth_mats, read_keypoint_json, read_label_txt,
-                                      write_ground_truth_mats, write_keypoint_json, write_label_txt)
+from refs import (FaceDataset, FaceImage, read_face_annotations, read_ground_truth_mats, read_keypoint_json,
+                  write_keypoint_json)
+
+from centerdet.data.coco import clean_record as clean_faces
+from centerdet.data.widerface import read_label_txt, write_ground_truth_mats, write_label_txt
 from centerdet.errors import CenterDetError
 
 # Same layout as the RetinaFace files: flag 0.0 = labelled landmark, -1 x 15 = no landmarks.
@@ -46,7 +48,7 @@ def _assert_same(a, b, sizes=True):
     assert a.file_name == b.file_name
     if sizes:
         assert (a.width, a.height) == (b.width, b.height)
-    for field in ("boxes", "landmarks", "lm_visible"):
+    for field in ("boxes", "keypoints", "visible"):
         x, y = getattr(a, field), getattr(b, field)
         assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), field
 
@@ -63,14 +65,14 @@ def test_label_txt_reads_the_retinaface_layout(tmp_path):
     assert first.width == 0 and first.height == 0
     assert first.boxes.dtype == np.float32
     np.testing.assert_array_equal(first.boxes, [[120, 80, 184, 157], [30, 40, 39, 51]])
-    assert first.lm_visible.tolist() == [[True] * 5, [False] * 5]
-    np.testing.assert_array_equal(first.landmarks[0, 2], np.float32([153.5, 124.0]))
-    assert not first.landmarks[1].any()
-    assert images[1].boxes.shape == (0, 4) and images[1].landmarks.shape == (0, 5, 2)
+    assert first.visible.tolist() == [[True] * 5, [False] * 5]
+    np.testing.assert_array_equal(first.keypoints[0, 2], np.float32([153.5, 124.0]))
+    assert not first.keypoints[1].any()
+    assert images[1].boxes.shape == (0, 4) and images[1].keypoints.shape == (0, 5, 2)
     # The zero-height face is dropped and counted; the 4-number face has no landmarks.
     assert stats.dropped == 1
     np.testing.assert_array_equal(images[2].boxes, [[5, 6, 12, 14]])
-    assert not images[2].lm_visible.any()
+    assert not images[2].visible.any()
 
 
 @pytest.mark.parametrize("landmarks", [True, False])
@@ -81,8 +83,8 @@ def test_label_txt_round_trip_is_exact(tmp_path, landmarks):
     back = read_label_txt(path)
     for a, b in zip(images, back):
         if not landmarks:
-            a = FaceImage(a.file_name, a.width, a.height, a.boxes, np.zeros_like(a.landmarks),
-                          np.zeros_like(a.lm_visible))
+            a = FaceImage(a.file_name, a.width, a.height, a.boxes, np.zeros_like(a.keypoints),
+                          np.zeros_like(a.visible))
         _assert_same(a, b, sizes=False)
     text = path.read_text().splitlines()
     assert text[0] == "# 0--Event/0_Event_0.jpg"
@@ -103,7 +105,7 @@ def test_keypoint_json_round_trip_is_exact(tmp_path):
     assert data["categories"] == [{"id": 1, "name": "face", "supercategory": "face"}]
     ann = data["annotations"][0]
     assert len(ann["keypoints"]) == 15 and ann["category_id"] == 1 and ann["iscrowd"] == 0
-    assert ann["num_keypoints"] == int(images[0].lm_visible[0].sum())
+    assert ann["num_keypoints"] == int(images[0].visible[0].sum())
     assert [a["blur"] for a in data["annotations"][:3]] == [0, 1, 2]
     # Missing points are 0, 0, 0 (CenterFace masks v = 0), visible ones v = 2.
     for a in data["annotations"]:
@@ -174,7 +176,7 @@ def test_json_drops_empty_and_crowd_faces(tmp_path):
     (im,) = read_keypoint_json(_json(tmp_path, [IMAGE], anns), stats)
     assert (stats.dropped, stats.crowd) == (1, 1)
     np.testing.assert_array_equal(im.boxes, [[1, 2, 4, 6]])
-    assert im.lm_visible.tolist() == [[True, False, False, False, False]]
+    assert im.visible.tolist() == [[True, False, False, False, False]]
 
 
 def test_clean_faces_clips_drops_and_hides_outside_landmarks():
@@ -187,9 +189,9 @@ def test_clean_faces_clips_drops_and_hides_outside_landmarks():
     assert (stats.clipped, stats.dropped) == (1, 2)
     assert (out.width, out.height) == (50, 40)
     np.testing.assert_array_equal(out.boxes, [[5, 5, 30, 30], [0, 20, 20, 40]])
-    assert out.lm_visible[0].tolist() == [True, False, False, True, True]
-    np.testing.assert_array_equal(out.landmarks[0], points[0])  # values kept, only hidden
-    assert out.landmarks.shape == (2, 5, 2) and im.boxes.shape == (4, 4)  # the input is untouched
+    assert out.visible[0].tolist() == [True, False, False, True, True]
+    np.testing.assert_array_equal(out.keypoints[0], points[0])  # values kept, only hidden
+    assert out.keypoints.shape == (2, 5, 2) and im.boxes.shape == (4, 4)  # the input is untouched
 
 
 def test_face_dataset(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
+from centerdet.data.widerface import GroundTruth
 from centerdet.errors import CenterDetError
 from centerdet.evaluation import widerface as wf
 
@@ -395,7 +396,7 @@ def random_problem(seed, n_images=30):
         events.append((f"{e}--Ev", names, boxes))
     first = next(k for k, d in preds.items() if len(d) >= 2)
     preds[first][:2, 4] = [0.0, 1.0]  # normalisation is the identity: scores hit thresholds exactly
-    return wf.GroundTruth(events, keep), preds
+    return GroundTruth(events, keep), preds
 
 
 @pytest.mark.parametrize("seed, iou", [(0, 0.5), (1, 0.4), (2, 0.5)])

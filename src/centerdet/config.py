@@ -1,15 +1,17 @@
-"""Typed configuration: one dataclass schema per model, YAML defaults, ``--key value`` overrides.
+"""Typed configuration: one dataclass schema per task, recipe YAML files, ``--key value`` overrides.
 
-Every key in a YAML file or on the command line must be a field of the schema and must have the
-field's type; anything else is a one-line error naming the key. Values on the command line are
-parsed as YAML scalars/lists (``--multi_scales [0.5,1.0]``, ``--visual_image true``).
+A task's schema (``centerdet.tasks``) subclasses :class:`CommonConfig` and states its defaults once;
+a recipe file (``centerdet/configs/*.yaml``, or any YAML path) states only what differs from them.
+Every key in a file or on the command line must be a field of the schema and have the field's type;
+anything else is a one-line error naming the key. Command-line values are parsed as YAML scalars and
+lists (``--multi_scales [0.5,1.0]``, ``--visual_image true``).
 """
 import dataclasses
 import math
 import os
-import sys
 import typing
-from typing import List
+from importlib import resources
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -21,25 +23,31 @@ COCO_EIG_VAL = [0.2141788, 0.01817699, 0.00341571]
 COCO_EIG_VEC = [[-0.58752847, -0.69563484, 0.41340352],
                 [-0.5832747, 0.00994535, -0.81221408],
                 [-0.56089297, 0.71832671, 0.41158938]]
+DEFAULT_TASK = "centernet"
+# The model zoo's flag names that every task's scripts take (export.py, the MindRecord converter);
+# a task adds its own (Task.aliases).
+COMMON_ALIASES = {"ckpt_file": "load_checkpoint_path", "export_load_ckpt": "load_checkpoint_path",
+                  "export_format": "file_format", "TEST_BATCH_SIZE": "export_batch_size", "coco_data_dir": "data_dir"}
 
 
-def _f(default):
-    """Field with a mutable default (lists) copied per instance."""
-    return dataclasses.field(default_factory=lambda: list(default) if isinstance(default, list) else default)
+def field(default: Any, choices: Sequence[Any] = ()) -> Any:
+    """A schema field: lists are copied per instance; ``choices`` (if any) are the allowed values."""
+    factory = (lambda: list(default)) if isinstance(default, list) else (lambda: default)
+    return dataclasses.field(default_factory=factory, metadata={"choices": tuple(choices)})
 
 
 @dataclasses.dataclass
 class CommonConfig:
-    """Keys shared by every model: device, paths, augmentation, optimisation, checkpoints."""
+    """Keys every task has: device, paths, augmentation, optimisation, checkpoints, evaluation."""
     model: str = "centernet"
-    device_target: str = "CPU"
+    device_target: str = field("CPU", ("CPU", "GPU", "Ascend"))
     device_id: int = 0
     device_num: int = 1
     distribute: bool = False
-    mode: str = "graph"
+    mode: str = field("graph", ("graph", "pynative"))
     # CPU convolutions and max pooling: "onednn" runs centerdet's kernels (dependency/cpu_ops, oneDNN
     # blocked layouts, AVX-512 where the CPU has it), "mindspore" MindSpore's own. GPU/Ascend: unused.
-    cpu_kernels: str = "onednn"
+    cpu_kernels: str = field("onednn", ("onednn", "mindspore"))
     seed: int = 1
     # data
     data_dir: str = ""
@@ -51,28 +59,37 @@ class CommonConfig:
     test_img_dir: str = "test2017"
     mindrecord_dir: str = ""
     mindrecord_prefix: str = "coco_det.train.mind"
-    mindrecord_shards: int = 1
-    num_parallel_workers: int = 2
+    mindrecord_shards: int = 8
+    num_parallel_workers: int = 8
     do_shuffle: bool = True
     num_classes: int = 80
     max_objs: int = 128
-    input_res_train: List[int] = _f([512, 512])
-    input_res_test: List[int] = _f([680, 680])
+    input_res_train: List[int] = field([512, 512])
+    input_res_test: List[int] = field([680, 680])
     keep_res: bool = True
     test_pad: int = 31
     down_ratio: int = 4
+    # augmentation: a random crop (scale picked from crop_scales, centre at least crop_border from
+    # the image edges: pixels when >= 1, else a fraction of the crop side, picked from the list);
+    # without rand_crop a gaussian shift and scale instead
     rand_crop: bool = True
+    crop_scales: List[float] = field([0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3])
+    crop_border: List[float] = field([128.0])
     shift: float = 0.1
     scale: float = 0.4
     rotate: float = 0.0
     aug_rot: float = 0.0
     flip_prop: float = 0.5
     color_aug: bool = True
-    mean: List[float] = _f(COCO_MEAN)
-    std: List[float] = _f(COCO_STD)
-    eig_val: List[float] = _f(COCO_EIG_VAL)
-    eig_vec: List[List[float]] = _f(COCO_EIG_VEC)
-    # loss
+    # PyramidBox data-anchor-sampling before the crop: the image rescaled so that a random object
+    # lands near one of the small anchor sizes (the CenterFace recipe)
+    anchor_sampling: bool = False
+    min_landmark_area: float = 8.0  # objects this small (px², before the crop warp) train no landmarks
+    mean: List[float] = field(COCO_MEAN)
+    std: List[float] = field(COCO_STD)
+    eig_val: List[float] = field(COCO_EIG_VAL)
+    eig_vec: List[List[float]] = field(COCO_EIG_VEC)
+    # loss weights (a task's heads name the ones they use)
     hm_weight: float = 1.0
     wh_weight: float = 0.1
     off_weight: float = 1.0
@@ -80,18 +97,18 @@ class CommonConfig:
     batch_size: int = 32
     epoch_size: int = 330
     train_steps: int = -1
-    optimizer: str = "Adam"
+    optimizer: str = field("Adam", ("Adam",))
     weight_decay: float = 0.0
-    lr_schedule: str = "MultiDecay"
+    lr_schedule: str = field("MultiDecay", ("MultiDecay", "PolyDecay"))
     learning_rate: float = 4.8e-4
     end_learning_rate: float = 5e-7
     power: float = 5.0
     eps: float = 1e-7
     warmup_steps: int = 2000
-    multi_epochs: List[int] = _f([290, 320])
+    multi_epochs: List[int] = field([290, 320])
     factor: float = 10.0
     enable_lossscale: bool = True
-    loss_scale_mode: str = "dynamic"
+    loss_scale_mode: str = field("dynamic", ("dynamic", "static"))
     loss_scale_value: float = 1024.0
     scale_factor: float = 2.0
     scale_window: int = 500
@@ -99,9 +116,10 @@ class CommonConfig:
     # checkpoints and logging
     save_checkpoint_path: str = "./ckpt"
     save_checkpoint_steps: int = 1000
-    save_checkpoint_num: int = 1
+    save_checkpoint_num: int = 5
     enable_save_ckpt: bool = True
     load_checkpoint_path: str = ""
+    pretrained_backbone: str = ""   # ImageNet backbone weights (torchvision names, centerdet.convert)
     resume: bool = False
     log_interval: int = 20
     # Each rank of a distributed run logs to <save_checkpoint_path>/LOG<rank>/training_log.txt;
@@ -110,111 +128,28 @@ class CommonConfig:
     need_profiler: bool = False
     profiler_path: str = ""
     # evaluation
-    run_mode: str = "val"
+    run_mode: str = field("val", ("val", "test"))
     save_result_dir: str = "./results"
+    # results under save_result_dir/<checkpoint epoch>/ (the model zoo's per-epoch CenterFace folders)
+    result_per_checkpoint: bool = False
     visual_image: bool = False
     visual_max_images: int = 16
     score_thresh: float = 0.3
     K: int = 100
     SOFT_NMS: bool = True
-    nms_method: int = 2
+    nms_method: int = field(2, (0, 1, 2))
     nms_iou: float = 0.5
     nms_sigma: float = 0.5
     nms_score_thresh: float = 0.001
     max_per_image: int = 100
-    multi_scales: List[float] = _f([1.0])
+    multi_scales: List[float] = field([1.0])
     flip_test: bool = False
     eval_max_images: int = 0
     fold_bn: bool = True            # eval/test/export run the network with BatchNorm folded into the convs
     # export and deployment: the network input is input_res_test padded to a multiple of 32
-    file_format: str = "MINDIR"
+    file_format: str = field("MINDIR", ("MINDIR", "AIR", "ONNX"))
     export_name: str = ""           # output file name without suffix; empty: the model name
     export_batch_size: int = 1
-
-
-@dataclasses.dataclass
-class CenterNetConfig(CommonConfig):
-    """CenterNet: ResNet backbone + (deformable) upsampling + hm/wh/reg heads."""
-    backbone: str = "resnet50"
-    # deconv: the reference neck (stride-32 map, three (DCN) conv + up-conv stages, no skips);
-    # ida: skip-connected neck over layer1..4 (CenterFace's topology), neck_width channels.
-    neck: str = "deconv"
-    neck_width: int = 64
-    use_dcn: bool = True
-    # With cpu_kernels mindspore: train the DCNs by grid sampling + 1×1 conv instead of the fused
-    # op, 14-15 % shorter CPU steps for 16-27 % more peak memory (benchmarks/README.md); inference
-    # always uses the fused op. centerdet's own CPU kernels have their own DCN sampling.
-    dcn_train_sampling: bool = False
-    deconv_channels: List[int] = _f([256, 128, 64])
-    head_conv: int = 64
-    hm_bias: float = -2.19
-    reg_offset: bool = True
-
-
-@dataclasses.dataclass
-class CenterFaceConfig(CommonConfig):
-    """CenterFace: MobileNetV2 + skip-connected upsampling + hm/wh/reg/lm 1×1 heads, one class.
-
-    Defaults are the MindSpore model-zoo recipe (8 devices × batch 8, lr 0.004, 140 epochs with
-    ×0.1 at 90 and 120, static loss scale 1024, 512² crops, 832² letterboxed tests, K 200).
-    """
-    model: str = "centerface"
-    backbone: str = "mobilenet_v2"
-    head_conv: int = 64             # the neck width D (the model zoo's head_conv); 24 in the authors' release
-    backbone_act: str = "relu6"     # MobileNetV2 activation: relu6 (torchvision, model zoo); relu (authors' release)
-    hm_bias: float = 0.0            # model zoo init: heads N(0, 0.001), no prior on the heatmap bias
-    lm_weight: float = 0.1
-    pretrained_backbone: str = ""
-    num_classes: int = 1
-    max_objs: int = 64
-    anchor_sampling: bool = True
-    crop_scales: List[float] = _f([0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
-    min_landmark_area: float = 8.0
-    data_dir: str = ""
-    train_ann_file: str = "annotations/train.json"
-    train_img_dir: str = "images/train/images"
-    val_ann_file: str = "annotations/val.json"
-    val_img_dir: str = "images/val/images"
-    ground_truth_dir: str = "ground_truth"
-    mindrecord_prefix: str = "widerface.train.mind"
-    input_res_test: List[int] = _f([832, 832])
-    keep_res: bool = False
-    batch_size: int = 8
-    epoch_size: int = 140
-    learning_rate: float = 0.004
-    weight_decay: float = 5e-4
-    warmup_steps: int = 0
-    multi_epochs: List[int] = _f([90, 120])
-    loss_scale_mode: str = "static"
-    K: int = 200
-    nms_method: int = 2
-    max_per_image: int = 1000
-    score_thresh: float = 0.35
-    eval_iou: float = 0.5
-    write_landmarks: bool = False
-    # Landmarks are offsets in box-size units from the peak cell (model zoo) or from the box's
-    # top-left corner (the authors' released model).
-    landmark_origin: str = "center"
-
-
-SCHEMAS = {"centernet": CenterNetConfig, "centerface": CenterFaceConfig}
-
-CHOICES = {
-    "model": tuple(SCHEMAS),
-    "device_target": ("CPU", "GPU", "Ascend"),
-    "mode": ("graph", "pynative"),
-    "cpu_kernels": ("onednn", "mindspore"),
-    "optimizer": ("Adam",),
-    "lr_schedule": ("MultiDecay", "PolyDecay"),
-    "loss_scale_mode": ("dynamic", "static"),
-    "run_mode": ("val", "test"),
-    "backbone": ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2"),
-    "neck": ("deconv", "ida"),
-    "nms_method": (0, 1, 2),
-    "backbone_act": ("relu6", "relu"),
-    "file_format": ("MINDIR", "AIR", "ONNX"),
-    "landmark_origin": ("center", "corner"),
-}
 
 
 def _type_name(tp):
@@ -272,16 +207,17 @@ def _apply(cfg, values, source, raw=False):
     for key, value in values.items():
         if key not in hints:
             raise CenterDetError(f"unknown config key '{key}' in {source} (model '{cfg.model}'); "
-                                 f"see default_config.yaml and configs/ for the valid keys")
+                                 f"print the valid keys with: centerdet config --model {cfg.model}")
         if raw:
             value = _parse_raw(key, value, hints[key])
         setattr(cfg, key, _check(key, value, hints[key]))
 
 
 def _validate(cfg):
-    for key, allowed in CHOICES.items():
-        if hasattr(cfg, key) and getattr(cfg, key) not in allowed:
-            raise CenterDetError(f"config key '{key}' must be one of {list(allowed)}, got {getattr(cfg, key)!r}")
+    for f in dataclasses.fields(cfg):
+        allowed = f.metadata.get("choices")
+        if allowed and getattr(cfg, f.name) not in allowed:
+            raise CenterDetError(f"config key '{f.name}' must be one of {list(allowed)}, got {getattr(cfg, f.name)!r}")
     # Training crops feed the stride-32 backbone directly; test inputs are zero-padded up to a
     # multiple of 32 at run time, so they only need to map onto whole output cells.
     for key, multiple in (("input_res_train", 32), ("input_res_test", cfg.down_ratio)):
@@ -294,23 +230,33 @@ def _validate(cfg):
             raise CenterDetError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
     if len(cfg.mean) != 3 or len(cfg.std) != 3 or min(cfg.std) <= 0:
         raise CenterDetError("config keys 'mean' and 'std' must each hold 3 numbers (std > 0)")
-    if not cfg.multi_scales or min(cfg.multi_scales) <= 0:
-        raise CenterDetError("config key 'multi_scales' must be a non-empty list of positive scales")
-    if (cfg.model == "centerface") != (cfg.backbone == "mobilenet_v2"):
-        raise CenterDetError(f"config key 'backbone' {cfg.backbone!r} does not fit model {cfg.model!r} "
-                             f"(centerface uses mobilenet_v2, centernet a resnet)")
-    if cfg.model == "centerface":
-        if cfg.num_classes != 1:
-            raise CenterDetError(f"config key 'num_classes' must be 1 for centerface, got {cfg.num_classes}")
-        if not cfg.crop_scales or min(cfg.crop_scales) <= 0:
-            raise CenterDetError("config key 'crop_scales' must be a non-empty list of positive scales")
-        if not 0 < cfg.eval_iou <= 1:
-            raise CenterDetError(f"config key 'eval_iou' must be in (0, 1], got {cfg.eval_iou}")
+    for key in ("multi_scales", "crop_scales", "crop_border"):
+        if not getattr(cfg, key) or min(getattr(cfg, key)) <= 0:
+            raise CenterDetError(f"config key '{key}' must be a non-empty list of positive numbers")
+
+
+# ---------------------------------------------------------------- recipe files
+
+
+def recipe_names() -> List[str]:
+    """The recipes shipped inside the package (centerdet/configs/*.yaml), without the suffix."""
+    folder = resources.files("centerdet").joinpath("configs")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def find_config(name: str) -> str:
+    """A config path as given when it is a file, else the shipped recipe of that name (with or
+    without .yaml); the error lists the shipped ones."""
+    if os.path.isfile(name):
+        return name
+    stem = name[:-5] if name.endswith(".yaml") else name
+    if os.sep not in stem and "/" not in stem and stem in recipe_names():
+        return str(resources.files("centerdet").joinpath("configs", stem + ".yaml"))
+    raise CenterDetError(f"config file not found: {name} (shipped recipes: {', '.join(recipe_names())})")
 
 
 def _read_yaml(path):
-    if not os.path.isfile(path):
-        raise CenterDetError(f"config file not found: {path}")
+    path = find_config(path)
     try:
         with open(path, "r", encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
@@ -320,66 +266,35 @@ def _read_yaml(path):
         raise CenterDetError(f"config file is not UTF-8 text: {path} (byte {exc.start})") from None
     if not isinstance(data, dict):
         raise CenterDetError(f"config file must hold a mapping of key: value, got {type(data).__name__}: {path}")
-    return data
+    return data, path
 
 
-def parse_overrides(argv):
-    """``['--a', '1', '--b=x']`` -> ({'a': '1', 'b': 'x'}, config_path or None); values stay text."""
-    values, config_path = {}, None
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg in ("-h", "--help"):
-            # The entry script's docstring is its usage text (train.py, eval.py, centerdet.data.convert...).
-            doc = getattr(sys.modules.get("__main__"), "__doc__", None) or ""
-            print(doc.strip() or "usage: [--config FILE] [--key value ...] (keys: default_config.yaml)")
-            sys.exit(0)
-        if not arg.startswith("--") or arg == "--":
-            raise CenterDetError(f"unexpected argument {arg!r}; options look like --key value")
-        if "=" in arg:
-            key, raw = arg[2:].split("=", 1)
-            i += 1
-        else:
-            key = arg[2:]
-            if i + 1 >= len(argv):
-                raise CenterDetError(f"option --{key} needs a value")
-            raw = argv[i + 1]
-            i += 2
-        key = key.replace("-", "_")
-        if key in ("config", "config_path"):
-            config_path = raw
-        else:
-            values[key] = raw
-    return values, config_path
+def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str, str]] = None,
+                model: Optional[str] = None) -> CommonConfig:
+    """Schema defaults of the task <- YAML file (a path or a shipped recipe name) <- overrides (text,
+    as from a command line, model-zoo flag names included). The task is the 'model' key of the
+    overrides, else of the file, else ``model``, else centernet. Returns a validated dataclass."""
+    from centerdet import tasks
 
-
-def default_config_path():
-    """default_config.yaml at the repository root (next to train.py)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.path.normpath(os.path.join(here, "..", "..", "default_config.yaml"))
-
-
-def load_config(config_path=None, overrides=None, model=None):
-    """Defaults of the schema <- YAML file <- overrides. Returns a validated dataclass instance."""
-    file_values = _read_yaml(config_path) if config_path else {}
-    overrides = dict(overrides or {})
-    name = overrides.get("model") or file_values.get("model") or model or "centernet"
-    if not isinstance(name, str) or name not in SCHEMAS:
-        raise CenterDetError(f"config key 'model' must be one of {list(SCHEMAS)}, got {name!r}")
-    cfg = SCHEMAS[name]()
-    cfg.model = name
-    _apply(cfg, file_values, config_path)
+    file_values, source = _read_yaml(config_path) if config_path else ({}, None)
+    name = (overrides or {}).get("model") or file_values.get("model") or model or DEFAULT_TASK
+    task = tasks.get(name)
+    overrides = task.flags({COMMON_ALIASES.get(k, k): v for k, v in (overrides or {}).items()})
+    if "file_format" in overrides:  # the model zoo writes --file_format mindir as well
+        overrides["file_format"] = overrides["file_format"].upper()
+    cfg = task.schema()
+    cfg.model = task.name
+    _apply(cfg, file_values, source)
     _apply(cfg, overrides, "command line", raw=True)
     _validate(cfg)
+    task.validate(cfg)
     return cfg
 
 
-def config_from_argv(argv, default_path=None):
-    overrides, path = parse_overrides(list(argv))
-    if path is None:
-        path = default_path or default_config_path()
-    return load_config(path, overrides)
-
-
-def to_dict(cfg):
+def to_dict(cfg: CommonConfig) -> Dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+def differences(cfg: CommonConfig, other: CommonConfig, keys: Sequence[str]) -> List[Tuple[str, Any, Any]]:
+    """(key, value in cfg, value in other) for the ``keys`` where two configs differ."""
+    return [(k, getattr(cfg, k), getattr(other, k)) for k in keys if getattr(cfg, k) != getattr(other, k)]

@@ -1,7 +1,9 @@
-"""From head maps to boxes (pure numpy): peak extraction, top-K, gather, back-projection, merging.
+"""From head maps to boxes (pure numpy), the steps every task shares: peak extraction, top-K,
+back-projection to the image, merging of scales and soft-NMS. Each task's own decode
+(``centerdet.tasks``) turns the peaks into its rows.
 
-Detections are float32 rows [x1, y1, x2, y2, score, label] with 0-based contiguous labels; face
-detections carry 10 more columns, the five landmarks (x, y).
+Detections are float32 rows [x1, y1, x2, y2, score, label] with 0-based contiguous labels; a task
+may add (x, y) columns after them (CenterFace: its five landmarks).
 """
 import numpy as np
 
@@ -84,35 +86,6 @@ def peak_topk(heat, k, backend="auto"):
     cls, pix = np.divmod(idx, h * w)
     ys, xs = np.divmod(pix, w)
     return scores, cls, ys, xs
-
-
-def decode_centernet(heat, wh, reg=None, k=100):
-    """heat (C,H,W) probabilities, wh (2,H,W), reg (2,H,W) → (k, 6) boxes in output-map pixels."""
-    scores, cls, ys, xs = peak_topk(heat, k)
-    if reg is not None:
-        cx = xs + reg[0, ys, xs]
-        cy = ys + reg[1, ys, xs]
-    else:
-        cx, cy = xs + 0.5, ys + 0.5
-    bw, bh = wh[0, ys, xs], wh[1, ys, xs]
-    dets = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, scores, cls], 1)
-    return dets.astype(np.float32)
-
-
-def decode_centerface(heat, wh, reg, lm, k=200, landmark_origin="center"):
-    """heat (1,H,W) probabilities, wh (2,H,W) log sizes, reg (2,H,W), lm (10,H,W) → (k, 16) rows in
-    output-map pixels. Sizes follow the model zoo encoding, size = 4·exp(wh); landmarks are offsets
-    in units of the box size from the peak cell ("center", model zoo) or from the box's top-left
-    corner ("corner", the authors' released model)."""
-    scores, cls, ys, xs = peak_topk(heat, k)
-    bw, bh = 4.0 * np.exp(wh[0, ys, xs]), 4.0 * np.exp(wh[1, ys, xs])
-    cx, cy = xs + reg[0, ys, xs], ys + reg[1, ys, xs]
-    ox, oy = (cx - bw / 2, cy - bh / 2) if landmark_origin == "corner" else (xs, ys)
-    points = lm[:, ys, xs].T.reshape(-1, 5, 2)
-    points = np.stack([ox[:, None] + points[..., 0] * bw[:, None], oy[:, None] + points[..., 1] * bh[:, None]], 2)
-    dets = np.concatenate([np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, scores, cls], 1),
-                           points.reshape(-1, 10)], 1)
-    return dets.astype(np.float32)
 
 
 def to_image_coords(dets, center, scale, out_size, test_scale=1.0):

@@ -2,8 +2,9 @@
 import cv2
 import numpy as np
 
+from centerdet import tasks
 from centerdet.data.transforms import normalize
-from centerdet.decode import decode_centerface, decode_centernet, merge_detections, sigmoid, to_image_coords
+from centerdet.decode import merge_detections, sigmoid, to_image_coords
 from centerdet.geometry import get_affine_transform, padded_size
 
 NET_MULTIPLE = 32  # the backbone's total stride: network inputs are padded to a multiple of it
@@ -38,10 +39,11 @@ def make_test_canvas(img, scale, cfg):
 
 class Predictor:
     """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
-    [x1, y1, x2, y2, score, label], plus 10 landmark columns for CenterFace."""
+    [x1, y1, x2, y2, score, label], plus the task's extra (x, y) columns (CenterFace's landmarks)."""
 
     def __init__(self, net, cfg):
         self.net, self.cfg = net, cfg
+        self.specs = tasks.of(cfg).heads(cfg)
         self._compiled = set()
 
     def run_net(self, batch):
@@ -56,17 +58,19 @@ class Predictor:
         return [o.asnumpy() for o in outs]
 
     def heads(self, canvas):
-        """Head maps of one canvas in HEAD_ORDER, the heatmap as probabilities. With flip_test the
-        heatmap and sizes are averaged with the mirrored pass (as CenterNet does); offsets and
-        landmarks come from the upright pass."""
+        """{head name: map} of one canvas, heatmaps as probabilities. With flip_test the heads
+        whose spec says flip "mean" (CenterNet: heatmap and sizes) are averaged with the mirrored
+        pass; the others come from the upright pass."""
         x = normalize(canvas, self.cfg.mean, self.cfg.std)[None]
         if self.cfg.flip_test:
             x = np.concatenate([x, x[:, :, :, ::-1]], 0)
         outs = self.run_net(np.ascontiguousarray(x))
-        outs[0] = sigmoid(outs[0])
-        if self.cfg.flip_test:
-            return [(o[0] + o[1][:, :, ::-1]) / 2 if i < 2 else o[0] for i, o in enumerate(outs)]
-        return [o[0] for o in outs]
+        maps = {}
+        for spec, out in zip(self.specs, outs):
+            out = sigmoid(out) if spec.heatmap else out
+            mean = self.cfg.flip_test and spec.flip == "mean"
+            maps[spec.name] = (out[0] + out[1][:, :, ::-1]) / 2 if mean else out[0]
+        return maps
 
     def __call__(self, img):
         per_scale = []
@@ -77,14 +81,10 @@ class Predictor:
 
 
 def decode_heads(maps, meta, cfg):
-    """Head maps of one canvas (heatmap as probabilities) → detections in image pixels; the one
-    decode step eval.py and the deployment postprocess share."""
+    """{head name: map} of one canvas (heatmaps as probabilities) → detections in image pixels;
+    the one decode step eval.py and the deployment postprocess share."""
     ow, oh = meta["out_size"]
-    maps = [m[:, :oh, :ow] for m in maps]
-    if cfg.model == "centerface":
-        dets = decode_centerface(*maps, k=cfg.K, landmark_origin=cfg.landmark_origin)
-    else:
-        dets = decode_centernet(maps[0], maps[1], maps[2] if len(maps) > 2 else None, cfg.K)
+    dets = tasks.of(cfg).decode({name: m[:, :oh, :ow] for name, m in maps.items()}, cfg)
     return to_image_coords(dets, meta["center"], meta["scale"], meta["out_size"], meta["test_scale"])
 
 

@@ -1,4 +1,5 @@
-"""Training losses, as graph-mode cells: CenterNet focal heatmap loss and masked L1 regression."""
+"""Training losses, as graph-mode cells: the focal heatmap loss, the regression losses at object
+centres, and their weighted sum over a task's heads."""
 import mindspore as ms
 from mindspore import nn, ops
 
@@ -52,26 +53,6 @@ class RegL1Loss(nn.Cell):
         return loss / (m.sum() + 1e-4)
 
 
-class CenterNetLoss(nn.Cell):
-    """Weighted sum hm·L_hm + wh·L_wh + off·L_off; also returns the three parts for logging."""
-
-    def __init__(self, hm_weight=1.0, wh_weight=0.1, off_weight=1.0, use_reg=True):
-        super().__init__()
-        self.focal = FocalLoss()
-        self.l1 = RegL1Loss()
-        self.hm_weight, self.wh_weight, self.off_weight = hm_weight, wh_weight, off_weight
-        self.use_reg = use_reg
-
-    def construct(self, outputs, hm, wh, reg, ind, mask):
-        hm_loss = self.focal(outputs[0], hm)
-        wh_loss = self.l1(outputs[1], ind, mask, wh)
-        off_loss = hm_loss * 0.0
-        if self.use_reg:
-            off_loss = self.l1(outputs[2], ind, mask, reg)
-        total = self.hm_weight * hm_loss + self.wh_weight * wh_loss + self.off_weight * off_loss
-        return total, ops.stack((hm_loss, wh_loss, off_loss))
-
-
 class WeightedSmoothL1Loss(nn.Cell):
     """Smooth-L1 (β = 1) at object centres, each object weighted (CenterFace's size-dependent
     weights), summed over both channels and divided by the number of objects, as the model zoo does."""
@@ -94,30 +75,30 @@ class MaskedL1Loss(nn.Cell):
         return ops.abs(pred * m - target * m).sum() / (m.sum() + 1e-4)
 
 
-class CenterFaceLoss(nn.Cell):
-    """hm·L_hm + wh·L_wh + off·L_off + lm·L_lm (model zoo weights 1 / 0.1 / 1 / 0.1)."""
+class DetectionLoss(nn.Cell):
+    """Σ weight · loss over the heads of a task (HeadSpec): each head's loss cell takes its output
+    and the target columns its spec names. Returns (total, the weighted terms' unweighted parts)
+    in head order, for logging."""
 
-    def __init__(self, hm_weight=1.0, wh_weight=0.1, off_weight=1.0, lm_weight=0.1):
+    def __init__(self, specs, columns, cfg):
         super().__init__()
-        self.focal = FocalLoss()
-        self.box = WeightedSmoothL1Loss()
-        self.lm = MaskedL1Loss()
-        self.weights = (hm_weight, wh_weight, off_weight, lm_weight)
+        columns = tuple(columns)
+        self.terms = nn.CellList([spec.loss() for spec in specs])
+        self.inputs = tuple(tuple(columns.index(c) for c in spec.loss_inputs) for spec in specs)
+        self.weights = tuple(float(getattr(cfg, spec.weight_key)) for spec in specs)
 
-    def construct(self, outputs, hm, wh, reg, ind, mask, wh_weight, lm, lm_mask):
-        hm_loss = self.focal(outputs[0], hm)
-        wh_loss = self.box(outputs[1], ind, mask, wh_weight, wh)
-        off_loss = self.box(outputs[2], ind, mask, wh_weight, reg)
-        lm_loss = self.lm(outputs[3], ind, mask, lm, lm_mask)
-        w = self.weights
-        total = w[0] * hm_loss + w[1] * wh_loss + w[2] * off_loss + w[3] * lm_loss
-        return total, ops.stack((hm_loss, wh_loss, off_loss, lm_loss))
-
-
-LOSS_PARTS = {"centernet": ("hm", "wh", "off"), "centerface": ("hm", "wh", "off", "lm")}
+    def construct(self, outputs, *targets):
+        total = 0.0
+        parts = ()
+        for i, term in enumerate(self.terms):
+            value = term(outputs[i], *[targets[j] for j in self.inputs[i]])
+            parts = parts + (value,)
+            total = total + self.weights[i] * value
+        return total, ops.stack(parts)
 
 
 def build_loss(cfg):
-    if cfg.model == "centerface":
-        return CenterFaceLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, cfg.lm_weight)
-    return CenterNetLoss(cfg.hm_weight, cfg.wh_weight, cfg.off_weight, use_reg=cfg.reg_offset)
+    """The training loss of a config's task: the weighted terms of its heads."""
+    from centerdet import tasks
+
+    return tasks.of(cfg).build_loss(cfg)

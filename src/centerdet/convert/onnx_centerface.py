@@ -12,7 +12,7 @@ Their output conventions differ from ours and are folded into the weights where 
 - their box size is 4·exp(s) input pixels = exp(s) cells, ours 4·exp(wh) cells: bias − log 4;
 - their centre is cell + offset + 0.5, ours cell + reg: bias + 0.5;
 - their input is RGB 0–255 and ours BGR: the stem conv's input channels are reversed.
-Two are settings, in configs/centerface_release.yaml: normalisation by mean 0 and std 1/255 (folding
+Two are settings, in centerface_mbv2-w24-relu_release_widerface: normalisation by mean 0 and std 1/255 (folding
 it into the stem would change the zero padding), and landmarks counted from the box's top-left
 corner (``landmark_origin: corner``; relative to our cell it would depend on the predicted size).
 """
@@ -25,7 +25,7 @@ import numpy as np
 from centerdet.convert.common import check_against, report, write_converted
 from centerdet.errors import CenterDetError
 
-RELEASE_CONFIG = "configs/centerface_release.yaml"
+RELEASE_CONFIG = "centerface_mbv2-w24-relu_release_widerface"
 RELEASE_SETTINGS = {"head_conv": 24, "backbone_act": "relu"}
 _ACTS = {"Relu": "relu", "Clip": "relu6"}
 
@@ -240,7 +240,7 @@ def backbone_activation(g, roles):
 
 
 def convert_centerface_onnx(src, out, log=print):
-    """Write ``out``; returns the config overrides (on top of configs/centerface_release.yaml)."""
+    """Write ``out``; returns the config overrides (on top of centerface_mbv2-w24-relu_release_widerface)."""
     from centerdet.config import load_config
     from centerdet.models import build_model
 

@@ -1,5 +1,6 @@
-"""Detection datasets → MindRecord files (encoded image bytes + packed annotation rows), written
-all-or-nothing. COCO-format splits (boxes + labels) and WIDER FACE splits (boxes + 5 landmarks).
+"""Detection data sets → MindRecord files (encoded image bytes + packed annotation rows), written
+all-or-nothing. One row per object: [x1, y1, x2, y2, label, crowd] followed, for tasks with
+keypoints, by (x, y, visible) per keypoint (WIDER FACE: five landmarks).
 
 Files are first written into a hidden temporary folder next to the destination and moved into
 place only after the writer commits, so an interrupted conversion never leaves files that a later
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from centerdet.data.coco import CocoDataset
+from centerdet.data.coco import DetectionDataset
 from centerdet.data.images import decode_image
 from centerdet.errors import CenterDetError
 from centerdet.fileio import check_free_space, ensure_writable_dir
@@ -21,12 +22,10 @@ from centerdet.fileio import check_free_space, ensure_writable_dir
 SCHEMA = {
     "image": {"type": "bytes"},
     "image_id": {"type": "int64"},
-    # COCO rows [x1, y1, x2, y2, label, crowd] or face rows (pack_faces), flattened: MindRecord
-    # arrays are 1-D with one -1 dim
+    # rows of pack_annotation, flattened: MindRecord arrays are 1-D with one -1 dim
     "annotation": {"type": "float32", "shape": [-1]},
 }
-ANN_COLUMNS = 6
-FACE_COLUMNS = 19
+BOX_COLUMNS = 6
 
 
 def shard_files(mindrecord_dir, prefix, shards):
@@ -43,27 +42,33 @@ def _source_record(mindrecord_dir, prefix):
     return os.path.join(mindrecord_dir, f".{prefix}.source.json")
 
 
-def _describe_source(ann_file):
+def _describe_source(ann_file, num_keypoints):
     st = os.stat(ann_file)
-    return {"annotations": os.path.realpath(ann_file), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"annotations": os.path.realpath(ann_file), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "row_columns": row_columns(num_keypoints)}
 
 
-def check_source(mindrecord_dir, prefix, ann_file):
+def check_source(mindrecord_dir, prefix, ann_file, num_keypoints=0):
     """Refuse MindRecord files converted from another annotation file than ``ann_file`` (or from an
-    earlier version of it): training would silently use the old data. Files without a source record
-    (converted elsewhere) and annotation files that do not exist here are not checked."""
+    earlier version of it), or with rows of another layout: training would silently use the old
+    data. Files without a source record (converted elsewhere) and annotation files that do not
+    exist here are not checked."""
     record = _source_record(mindrecord_dir, prefix)
     if not os.path.isfile(record) or not os.path.isfile(ann_file):
         return
     try:
         with open(record, encoding="utf-8") as f:
             was = json.load(f)
-        now = _describe_source(ann_file)
+        now = _describe_source(ann_file, num_keypoints)
         same_file = was["annotations"] == now["annotations"]
         unchanged = (was["size"], was["mtime_ns"]) == (now["size"], now["mtime_ns"])
+        columns = was.get("row_columns", BOX_COLUMNS if not num_keypoints else None)
     except (OSError, ValueError, KeyError, TypeError):
         return
     fix = f"delete {mindrecord_dir}/{prefix}* to convert again, or set another mindrecord_dir"
+    if columns != now["row_columns"]:
+        raise CenterDetError(f"MindRecord '{prefix}' in {mindrecord_dir} holds rows of {columns or 'an older layout of'} "
+                             f"values per object, this task reads {now['row_columns']}: {fix}")
     if not same_file:
         raise CenterDetError(f"MindRecord '{prefix}' in {mindrecord_dir} was converted from {was['annotations']}, "
                              f"not from the configured {now['annotations']}: {fix}")
@@ -86,15 +91,27 @@ def find_mindrecord(mindrecord_dir, prefix):
     return [os.path.join(mindrecord_dir, f) for f in files if os.path.isfile(os.path.join(mindrecord_dir, f + ".db"))]
 
 
+def row_columns(num_keypoints):
+    return BOX_COLUMNS + 3 * num_keypoints
+
+
 def pack_annotation(image):
-    rows = np.concatenate([image.boxes, image.labels[:, None].astype(np.float32),
-                           image.crowd[:, None].astype(np.float32)], 1)
+    """ImageRecord → flat float32 rows [x1, y1, x2, y2, label, crowd, (x, y, visible) per keypoint]."""
+    n, k = len(image.boxes), image.keypoints.shape[1]
+    points = np.concatenate([image.keypoints.reshape(n, k, 2), image.visible.reshape(n, k, 1)], 2)
+    rows = np.concatenate([image.boxes.reshape(n, 4), image.labels[:, None], image.crowd[:, None],
+                           points.reshape(n, 3 * k)], 1)
     return rows.reshape(-1).astype(np.float32)
 
 
-def unpack_annotation(flat):
-    rows = np.asarray(flat, np.float32).reshape(-1, ANN_COLUMNS)
-    return rows[:, :4], rows[:, 4].astype(np.int32)
+def unpack_annotation(flat, num_keypoints=0):
+    """pack_annotation's rows → the target dict: boxes, labels, crowd (+ keypoints, visible)."""
+    rows = np.asarray(flat, np.float32).reshape(-1, row_columns(num_keypoints))
+    target = {"boxes": rows[:, :4], "labels": rows[:, 4].astype(np.int32), "crowd": rows[:, 5] > 0.5}
+    if num_keypoints:
+        points = rows[:, BOX_COLUMNS:].reshape(-1, num_keypoints, 3)
+        target.update(keypoints=points[..., :2], visible=points[..., 2] > 0.5)
+    return target
 
 
 def _read_checked(path):
@@ -112,7 +129,7 @@ def _bytes_on_disk(paths):
 
 
 def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, source="", needed_bytes=0,
-                  ann_file=None):
+                  ann_file=None, num_keypoints=0):
     """Write ``samples`` (an iterable of (image path, image id, pack(height, width) -> flat float32
     annotation)) all-or-nothing; unreadable images are skipped and printed. Returns (written, skipped).
     ``needed_bytes`` (about the images' size) is checked against the free space first; ``ann_file``
@@ -150,7 +167,7 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
         writer.commit()
         if ann_file:
             with open(_source_record(tmp_dir, prefix), "w", encoding="utf-8") as f:
-                json.dump(_describe_source(ann_file), f)
+                json.dump(_describe_source(ann_file, num_keypoints), f)
         # Several files move into place one by one; the marker makes a kill in between leave
         # nothing that find_mindrecord would take as a finished conversion.
         marker = _incomplete_marker(mindrecord_dir, prefix)
@@ -163,63 +180,22 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
     return written, skipped
 
 
-def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
-    """Write the annotated images of a COCO-format split; returns (written, skipped). Bad images are
-    skipped with their path printed; the counts are printed at the end."""
-    dataset = CocoDataset(ann_file, img_dir, require_annotations=True)
+def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print, num_keypoints=0, keep_crowd=True):
+    """Write the annotated images of a split (COCO-format json, or a WIDER label.txt); returns
+    (written, skipped). Bad images are skipped with their path printed; the counts are printed at
+    the end. label.txt gives no image sizes, so its boxes are clipped here, once an image is decoded.
+    ``keep_crowd``: crowd boxes are written (flagged) or left out (the task does not train on them)."""
+    dataset = DetectionDataset(ann_file, img_dir, require_annotations=True, num_keypoints=num_keypoints,
+                               keep_crowd=keep_crowd)
     if len(dataset) == 0:
         raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
-    samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(im)) for im in dataset.images)
+    # Records of files with image sizes are clean already; label.txt's get their decoded size.
+    samples = ((dataset.image_path(im), im.id,
+                lambda h, w, im=im: pack_annotation(im if im.width > 0 and im.height > 0 else dataset.sized(im, w, h)))
+               for im in dataset.images)
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
     written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed,
-                                     ann_file=ann_file)
+                                     ann_file=ann_file, num_keypoints=num_keypoints)
     log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
         f"images and {dataset.num_without_boxes} images without annotations; {dataset.stats.summary()}")
     return written, skipped
-
-
-def pack_faces(image):
-    """FaceImage → flat rows of [x1, y1, x2, y2, 10 landmark coordinates, 5 visibility flags]."""
-    n = len(image.boxes)
-    rows = np.concatenate([image.boxes.reshape(n, 4), image.landmarks.reshape(n, 10),
-                           image.lm_visible.reshape(n, 5).astype(np.float32)], 1)
-    return rows.reshape(-1).astype(np.float32)
-
-
-def unpack_faces(flat):
-    rows = np.asarray(flat, np.float32).reshape(-1, FACE_COLUMNS)
-    return rows[:, :4], rows[:, 4:14].reshape(-1, 5, 2), rows[:, 14:19] > 0.5
-
-
-def convert_faces(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print):
-    """Write the images with faces of a WIDER FACE split (.json or label.txt); returns (written, skipped).
-
-    label.txt gives no image sizes, so its faces are clipped to the image here, once it is decoded.
-    """
-    from centerdet.data.widerface import FaceDataset, clean_faces
-
-    dataset = FaceDataset(ann_file, img_dir, require_faces=True)
-    if len(dataset) == 0:
-        raise CenterDetError(f"{ann_file}: no image has a usable face; nothing to convert")
-    stats = dataset.stats
-
-    def pack(image):
-        def fn(height, width):
-            if image.width <= 0 or image.height <= 0:
-                return pack_faces(clean_faces(image, width, height, stats))
-            return pack_faces(image)
-        return fn
-
-    samples = ((dataset.image_path(im), i, pack(im)) for i, im in enumerate(dataset.images))
-    needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
-    written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed,
-                                     ann_file=ann_file)
-    log(f"mindrecord: wrote {written} images to {mindrecord_dir}/{prefix}*, skipped {skipped} unreadable "
-        f"images and {dataset.num_without_boxes} images without faces; {stats.summary()}")
-    return written, skipped
-
-
-def converter_for(model):
-    """The converter whose rows the model's training pipeline unpacks: faces with landmarks for
-    CenterFace, boxes with labels for CenterNet."""
-    return convert_faces if model == "centerface" else convert

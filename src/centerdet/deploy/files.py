@@ -1,11 +1,12 @@
 """The file contract shared by preprocess, the runners (Python and ascend310_infer) and postprocess.
 
 preprocess writes into its output folder
-    meta.json                 model, input shape, head names/channels, and per image: name, id,
-                              source path, centre, scale, output size (what postprocess needs)
+    meta.json                 model, input shape, head names/shapes (the task's heads), and per
+                              image: name, key (its metric's id), source path, centre, scale,
+                              output size (what postprocess needs)
     images/<name>.bin         the network input, float32 (1, 3, H, W), C order
 a runner writes into its output folder
-    <name>_<k>.bin            head k (meta.json "heads" order: hm, wh, reg[, lm]), float32 (C_k, H/4, W/4)
+    <name>_<k>.bin            head k (meta.json "heads" order, e.g. hm, wh, reg[, lm]), float32 (C_k, H/4, W/4)
 """
 import os
 
@@ -14,12 +15,15 @@ import numpy as np
 from centerdet.errors import CenterDetError
 from centerdet.fileio import read_json, write_bytes, write_json
 
-HEADS = {"centernet": ("hm", "wh", "reg"), "centerface": ("hm", "wh", "reg", "lm")}
 META = "meta.json"
 
 
-def head_channels(cfg):
-    return {"hm": cfg.num_classes, "wh": 2, "reg": 2, "lm": 10}
+def head_layout(cfg, height, width):
+    """(head names, (C, H/down, W/down) per head) of the task's network for an input of height × width."""
+    from centerdet import tasks
+
+    specs = tasks.of(cfg).heads(cfg)
+    return [s.name for s in specs], [[s.channels, height // cfg.down_ratio, width // cfg.down_ratio] for s in specs]
 
 
 def input_path(folder, name):

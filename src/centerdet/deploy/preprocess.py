@@ -9,7 +9,7 @@ import numpy as np
 from centerdet.data.images import read_image
 from centerdet.data.transforms import normalize
 from centerdet.deploy.export import export_shape
-from centerdet.deploy.files import HEADS, head_channels, input_path, save_meta, write_array
+from centerdet.deploy.files import head_layout, input_path, save_meta, write_array
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir, write_text
@@ -21,20 +21,11 @@ def fixed_shape_config(cfg):
     return dataclasses.replace(cfg, keep_res=False, input_res_test=[h, w], multi_scales=[1.0], flip_test=False)
 
 
-def dataset_items(cfg, log=print):
-    """[(entry for meta.json, image path)] of the split to deploy on."""
-    if cfg.model == "centerface":
-        from centerdet.engine.face_evaluator import ground_truth_dir, val_images
+def dataset_images(cfg, log=print):
+    """The images eval.py would run on (its metric's list), as EvalImages."""
+    from centerdet import tasks
 
-        images = val_images(cfg, ground_truth_dir(cfg), log)
-        items = [({"event": event, "file": name}, path) for event, name, path, _ in images]
-    else:
-        from centerdet.data.coco import CocoDataset, split_paths
-
-        ann, img_dir = split_paths(cfg, cfg.run_mode)
-        dataset = CocoDataset(ann, img_dir)
-        items = [({"image_id": im.id, "file": im.file_name}, dataset.image_path(im)) for im in dataset.images]
-    return items[:cfg.eval_max_images] if cfg.eval_max_images > 0 else items
+    return tasks.of(cfg).metric(cfg, None, log).images()  # no out_dir: nothing will be written
 
 
 def preprocess(cfg, out_dir, log=print):
@@ -45,11 +36,11 @@ def preprocess(cfg, out_dir, log=print):
     ensure_writable_dir(os.path.join(out_dir, "images"), "output_path")
     fixed = fixed_shape_config(cfg)
     _, _, h, w = export_shape(cfg)
-    items = dataset_items(cfg, log)
+    images = dataset_images(cfg, log)
     entries, skipped, start = [], 0, time.time()
-    for i, (entry, path) in enumerate(items):
+    for i, image in enumerate(images):
         try:
-            img = read_image(path)
+            img = read_image(image.path)
         except CenterDetError as exc:
             skipped += 1
             log(f"skip: {exc}")
@@ -57,14 +48,12 @@ def preprocess(cfg, out_dir, log=print):
             canvas, meta = make_test_canvas(img, 1.0, fixed)
             name = f"{i:06d}"
             write_array(input_path(out_dir, name), normalize(canvas, cfg.mean, cfg.std)[None])
-            entries.append({"name": name, **entry, "path": path, "center": [float(v) for v in meta["center"]],
-                            "scale": float(meta["scale"]), "out_size": list(meta["out_size"]),
-                            "size": [int(img.shape[1]), int(img.shape[0])]})
-        log_progress("preprocess", i + 1, len(items), start, log)
-    channels = head_channels(cfg)
-    save_meta(out_dir, {"model": cfg.model, "input_shape": [1, 3, h, w], "heads": list(HEADS[cfg.model]),
-                        "head_shapes": [[channels[k], h // cfg.down_ratio, w // cfg.down_ratio]
-                                        for k in HEADS[cfg.model]],
+            entries.append({"name": name, "key": image.key, "path": image.path,
+                            "center": [float(v) for v in meta["center"]], "scale": float(meta["scale"]),
+                            "out_size": list(meta["out_size"]), "size": [int(img.shape[1]), int(img.shape[0])]})
+        log_progress("preprocess", i + 1, len(images), start, log)
+    heads, head_shapes = head_layout(cfg, h, w)
+    save_meta(out_dir, {"model": cfg.model, "input_shape": [1, 3, h, w], "heads": heads, "head_shapes": head_shapes,
                         "mean": list(cfg.mean), "std": list(cfg.std), "images": entries})
     # The same facts as plain text for the C++ side (ascend310_infer): the float32 values written so
     # that parsing them back gives the very same floats.

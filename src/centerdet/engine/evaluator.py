@@ -1,29 +1,40 @@
-"""eval.py's work: run a checkpoint over a COCO-format split, write results, metrics and pictures."""
+"""The one inference runner: read each image of a metric's list, predict, feed the metric, draw.
+eval.py, test.py, the demo and postprocess.py (detections from a deployed model's files) all run
+through ``run_inference``; the task's metric decides what is written and scored."""
+import dataclasses
 import os
+import re
 import time
+from typing import Callable, Dict, Optional
 
-from centerdet.data.coco import CocoDataset, split_paths
+from centerdet import tasks
 from centerdet.data.images import read_image
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir
 
 
+@dataclasses.dataclass
+class EvalResult:
+    """What an evaluation leaves: the metrics (None when only predictions were written), the
+    folder holding every file it wrote, and its pictures (None when none were drawn)."""
+    metrics: Optional[Dict[str, float]]
+    out_dir: str
+    picture: Optional[str] = None
 
-def predict_each(predictor, items, path_of, stage, skipped, log=print):
-    """Yield (item, image, detections) for every readable image, with a progress line (ETA) per
-    image; unreadable images are logged and their paths appended to ``skipped`` (they count as misses)."""
-    start = time.time()
-    for i, item in enumerate(items):
-        path = path_of(item)
-        try:
-            img = read_image(path)
-        except CenterDetError as exc:
-            skipped.append(path)
-            log(f"skip: {exc}")
-        else:
-            yield item, img, predictor(img)
-        log_progress(stage, i + 1, len(items), start, log)
+
+def checkpoint_id(path: str) -> str:
+    """'centerface-140_1234.ckpt' → '140' (the epoch, as the model zoo names its output folders)."""
+    m = re.search(r"-(\d+)_\d+\.ckpt$", os.path.basename(path))
+    return m.group(1) if m else os.path.splitext(os.path.basename(path))[0]
+
+
+def result_dir(cfg) -> str:
+    """save_result_dir, or with result_per_checkpoint its subfolder named for the checkpoint's epoch."""
+    if not cfg.result_per_checkpoint:
+        return cfg.save_result_dir
+    run_id = checkpoint_id(cfg.load_checkpoint_path) if cfg.load_checkpoint_path else "latest"
+    return os.path.join(cfg.save_result_dir, run_id)
 
 
 def load_detector(cfg, log=print):
@@ -48,38 +59,66 @@ def load_detector(cfg, log=print):
     return net
 
 
-def evaluate_coco(cfg, net=None, log=print):
-    """Returns the metrics dict (val) or None (test); writes everything under save_result_dir."""
-    from centerdet.evaluation.coco import detections_to_results, evaluate, write_metrics, write_results
-    from centerdet.inference import Predictor
+def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[Callable] = None,
+                  metric=None, log=print) -> EvalResult:
+    """Predict every image of the task's metric, feed the metric, draw the first visual_max_images
+    (visual_image), then write and (``score``, default: run_mode val) score the results.
+
+    ``detect(image) -> (BGR image or None, detections)`` replaces the network (postprocess.py reads
+    a deployed model's outputs); without it ``net`` (or the checkpoint) predicts. ``metric``
+    replaces the task's. Unreadable images are logged and skipped: their objects count as missed.
+    """
     from centerdet.visualize import draw_for_display, make_grid, save_image
 
-    ann, img_dir = split_paths(cfg, cfg.run_mode)
-    dataset = CocoDataset(ann, img_dir)
-    if dataset.num_classes != cfg.num_classes:
-        raise CenterDetError(f"{ann} has {dataset.num_classes} categories but config key 'num_classes' is "
-                             f"{cfg.num_classes}")
-    out_dir = ensure_writable_dir(cfg.save_result_dir, "save_result_dir")
-    net = net if net is not None else load_detector(cfg, log)
-    predictor = Predictor(net, cfg)
-    images = dataset.images[:cfg.eval_max_images] if cfg.eval_max_images > 0 else dataset.images
-    results, skipped, pictures = [], [], []
-    log(f"eval: {len(images)} images from {img_dir} ({cfg.run_mode}), keep_res={cfg.keep_res}, "
-        f"scales {cfg.multi_scales}, flip={cfg.flip_test}")
-    for image, img, dets in predict_each(predictor, images, dataset.image_path, "eval", skipped, log):
-        results += detections_to_results(image.id, dets, dataset.cat_ids)
-        if cfg.visual_image and len(pictures) < cfg.visual_max_images:
-            pic = draw_for_display(img, dets, dataset.class_names, cfg.score_thresh, gt_boxes=image.boxes)
-            save_image(os.path.join(out_dir, "visual", f"{image.id}.png"), pic)
-            pictures.append(pic)
+    score = cfg.run_mode == "val" if score is None else score
+    stage = "eval" if score else "test"  # predictions only: test.py's job
+    out_dir = result_dir(cfg)
+    metric = metric or tasks.of(cfg).metric(cfg, out_dir, log)
+    images = metric.images()  # the annotations are read (and found fine) before anything is written
+    ensure_writable_dir(out_dir, "save_result_dir")
+    if detect is None:
+        from centerdet.inference import Predictor
+
+        predictor = Predictor(net if net is not None else load_detector(cfg, log), cfg)
+
+        def detect(image):
+            img = read_image(image.path)
+            return img, predictor(img)
+
+        log(f"{stage}: {len(images)} images ({cfg.run_mode}), input {cfg.input_res_test} (keep_res={cfg.keep_res}), "
+            f"scales {cfg.multi_scales}, flip={cfg.flip_test} -> {out_dir}")
+    skipped, pictures, start = [], [], time.time()
+    for i, image in enumerate(images):
+        try:
+            img, dets = detect(image)
+        except CenterDetError as exc:
+            skipped.append(image.path)
+            log(f"skip: {exc}")
+        else:
+            metric.update(image, dets)
+            if cfg.visual_image and img is not None and len(pictures) < cfg.visual_max_images:
+                pic = draw_for_display(img, dets, metric.class_names, cfg.score_thresh, gt_boxes=image.gt_boxes)
+                save_image(os.path.join(out_dir, "visual", f"{image.name}.png"), pic)
+                pictures.append(pic)
+        log_progress(stage, i + 1, len(images), start, log)
     if skipped:
-        log(f"eval: {len(skipped)} unreadable images skipped (they count as missed detections)")
-    write_results(os.path.join(out_dir, "results.json"), results)
+        log(f"{stage}: {len(skipped)} unreadable images skipped (they count as missed detections)")
+    picture = None
     if pictures:
-        save_image(os.path.join(out_dir, "detections.png"), make_grid(pictures, cols=min(4, len(pictures))))
-    log(f"eval: wrote {len(results)} detections to {os.path.join(out_dir, 'results.json')}")
-    if cfg.run_mode != "val":
-        return None
-    metrics = evaluate(ann, results, image_ids=[im.id for im in images], log=log)
-    write_metrics(os.path.join(out_dir, "metrics.json"), metrics)
-    return metrics
+        picture = os.path.join(out_dir, "detections.png")
+        save_image(picture, make_grid(pictures, cols=min(4, len(pictures))))
+    metrics = metric.compute(score)
+    return EvalResult(metrics, out_dir, picture)
+
+
+def detections_from(maps_of: Callable, cfg) -> Callable:
+    """A ``detect`` for run_inference from ``maps_of(image) -> (maps, canvas meta)``: the decode and
+    merge of eval.py, without the image itself (nothing is drawn)."""
+    from centerdet.inference import decode_heads, merge_scales
+
+    def detect(image):
+        maps, meta = maps_of(image)
+        return None, merge_scales([decode_heads(maps, meta, cfg)], cfg)
+
+    return detect
+

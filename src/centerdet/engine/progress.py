@@ -1,5 +1,10 @@
-"""Plain-text progress lines with rate and ETA (logs stay readable in files, unlike bars)."""
+"""Plain-text progress lines with rate and ETA (logs stay readable in files, unlike bars), and the
+training history behind the loss-curve PNG."""
+import json
+import os
 import time
+
+from centerdet.fileio import write_json
 
 
 def fmt_duration(seconds):
@@ -32,3 +37,35 @@ def log_progress(what, done, total, start, log, every=50):
     elapsed = time.time() - start
     log(f"{what}: {done}/{total} images, {1000 * elapsed / done:.1f} ms/img, "
         f"ETA {fmt_duration(elapsed / done * (total - done))}")
+
+
+class History:
+    """Per-interval mean losses (total and one per loss part), kept for loss_curve.png and history.json."""
+
+    def __init__(self, path, parts):
+        self.path = path
+        self.keys = ("loss",) + tuple(f"{p}_loss" for p in parts)
+        self.data = {"step": [], **{k: [] for k in self.keys}}
+        if os.path.isfile(path):
+            try:
+                with open(path) as f:
+                    loaded = json.load(f)
+                if set(self.data) <= set(loaded):
+                    self.data = loaded
+            except (OSError, json.JSONDecodeError):
+                pass
+
+    def add(self, step, values):
+        # On resume, drop entries past the restored step so the curve has no duplicates.
+        while self.data["step"] and self.data["step"][-1] >= step:
+            for k in self.data:
+                self.data[k].pop()
+        self.data["step"].append(step)
+        for k, v in zip(self.keys, values):
+            self.data[k].append(float(v))
+
+    def save(self, png_path=None):
+        write_json(self.path, self.data)
+        if png_path and len(self.data["step"]) > 1:
+            from centerdet.visualize import plot_loss_curve
+            plot_loss_curve(self.data, png_path, title="training loss")

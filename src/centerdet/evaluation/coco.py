@@ -16,12 +16,14 @@ import argparse
 import contextlib
 import io
 import math
+import os
 import sys
 from collections import OrderedDict
 
 import numpy as np
 
 from centerdet.errors import CenterDetError, cli_main
+from centerdet.evaluation import EvalImage, Metric
 from centerdet.fileio import read_json, write_json
 
 # Same order as pycocotools' COCOeval.stats, so stats[i] ↔ METRIC_KEYS[i].
@@ -297,6 +299,42 @@ def write_metrics(path, metrics):
 def write_results(path, results):
     """The COCO results list in the format ``loadRes`` and the evaluation server accept."""
     write_json(path, list(results))
+
+
+# ---------------------------------------------------------------- the metric object
+
+
+class CocoMetric(Metric):
+    """COCO box AP of a config's split (``run_mode`` val, or test: results only) as the runner
+    feeds it; writes results.json and metrics.json into ``out_dir``."""
+
+    def __init__(self, cfg, out_dir, log=print):
+        from centerdet.data.coco import DetectionDataset, split_paths
+
+        self.ann_file, img_dir = split_paths(cfg, cfg.run_mode)
+        self.dataset = DetectionDataset(self.ann_file, img_dir)
+        if self.dataset.num_classes != cfg.num_classes:
+            raise CenterDetError(f"{self.ann_file} has {self.dataset.num_classes} categories but config key "
+                                 f"'num_classes' is {cfg.num_classes}")
+        self.class_names = self.dataset.class_names
+        self.out_dir, self.log, self.results = out_dir, log, []
+        self._images = self.dataset.images[:cfg.eval_max_images] if cfg.eval_max_images > 0 else self.dataset.images
+
+    def images(self):
+        return [EvalImage(im.id, self.dataset.image_path(im), str(im.id), im.boxes) for im in self._images]
+
+    def update(self, image, dets):
+        self.results += detections_to_results(image.key, dets, self.dataset.cat_ids)
+
+    def compute(self, score=True):
+        path = os.path.join(self.out_dir, "results.json")
+        write_results(path, self.results)
+        self.log(f"eval: wrote {len(self.results)} detections to {path}")
+        if not score:
+            return None
+        metrics = evaluate(self.ann_file, self.results, image_ids=[im.id for im in self._images], log=self.log)
+        write_metrics(os.path.join(self.out_dir, "metrics.json"), metrics)
+        return metrics
 
 
 # ---------------------------------------------------------------- command line

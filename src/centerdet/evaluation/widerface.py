@@ -28,123 +28,14 @@ Command line::
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 
-from centerdet.data.widerface import load_mat
+from centerdet.data.widerface import GT_FILES, SETTINGS, load_ground_truth
 from centerdet.errors import CenterDetError, cli_main
+from centerdet.evaluation import EvalImage, Metric
 from centerdet.fileio import write_json, write_text
 from centerdet.nms import bbox_overlaps
-
-SETTINGS = ("easy", "medium", "hard")
-GT_FILES = {"all": "wider_face_val.mat", "easy": "wider_easy_val.mat",
-            "medium": "wider_medium_val.mat", "hard": "wider_hard_val.mat"}
-_GT_HINT = ("expected wider_face_val.mat, wider_easy_val.mat, wider_medium_val.mat and "
-            "wider_hard_val.mat from the official eval_tools/ground_truth")
-
-
-@dataclass
-class GroundTruth:
-    """The val ground truth in file order.
-
-    events: list of (event_name, [image_name, ...], [(m, 4) float64 [x, y, w, h], ...]).
-    keep: setting -> per event, per image, (k,) int64 0-based indices of the faces that count.
-    """
-    events: list
-    keep: dict
-
-    @property
-    def num_images(self):
-        return sum(len(names) for _, names, _ in self.events)
-
-    def num_faces(self, setting=None):
-        if setting is None:
-            return sum(len(b) for _, _, boxes in self.events for b in boxes)
-        return sum(len(k) for event in self.keep[setting] for k in event)
-
-
-# ---------------------------------------------------------------- ground truth
-
-
-def _cells(value):
-    """A MATLAB cell array as a flat list (loadmat gives (n, 1) object arrays)."""
-    value = np.asarray(value)
-    if value.dtype != object:
-        raise TypeError(f"expected a cell array, got a {value.dtype} array")
-    return list(value.ravel())
-
-
-def _string(value):
-    """A MATLAB char array as str (loadmat gives array(['name']))."""
-    value = np.asarray(value).ravel()
-    if value.size != 1 or value.dtype.kind != "U":
-        raise TypeError(f"expected a string, got {value!r}")
-    return str(value[0])
-
-
-def _names(mat):
-    events = [_string(e) for e in _cells(mat["event_list"])]
-    files = [[_string(f) for f in _cells(fl)] for fl in _cells(mat["file_list"])]
-    if len(files) != len(events):
-        raise ValueError(f"{len(events)} events but {len(files)} file lists")
-    return events, files
-
-
-def _boxes(value):
-    boxes = np.asarray(value, dtype=np.float64)
-    if boxes.size == 0:  # MATLAB stores an image without faces as a 0x0 matrix
-        return np.zeros((0, 4))
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"a face_bbx_list entry has shape {boxes.shape}, expected (m, 4)")
-    if not np.isfinite(boxes).all():
-        raise ValueError("a face_bbx_list entry holds NaN or inf")
-    return boxes
-
-
-def _keep(value, num_boxes):
-    """1-based MATLAB indices → 0-based; out-of-range ones would crash MATLAB, so reject them."""
-    idx = np.asarray(value).ravel()
-    if idx.size == 0:
-        return np.zeros(0, np.int64)
-    if idx.dtype.kind not in "fiu" or not np.all(idx == np.round(idx)):
-        raise ValueError(f"a gt_list entry is not integer indices: {idx[:5]!r}")
-    idx = idx.astype(np.int64)
-    bad = idx[(idx < 1) | (idx > num_boxes)]
-    if bad.size:
-        raise ValueError(f"a gt_list entry has index {int(bad[0])} outside 1..{num_boxes}")
-    return idx - 1
-
-
-def load_ground_truth(gt_dir):
-    """Read the four official .mat files of ``gt_dir`` into a ``GroundTruth``."""
-    path = os.path.join(gt_dir, GT_FILES["all"])
-    mat = load_mat(path, ("event_list", "file_list", "face_bbx_list"), _GT_HINT)
-    try:
-        events, files = _names(mat)
-        boxes = [[_boxes(b) for b in _cells(bl)] for bl in _cells(mat["face_bbx_list"])]
-        if [len(b) for b in boxes] != [len(f) for f in files]:
-            raise ValueError("face_bbx_list and file_list have different numbers of images")
-    except (TypeError, ValueError, IndexError) as exc:
-        raise CenterDetError(f"ground truth file {path} has an unexpected structure: {exc}") from None
-
-    keep = {}
-    for setting in SETTINGS:
-        path = os.path.join(gt_dir, GT_FILES[setting])
-        mat = load_mat(path, ("gt_list",), _GT_HINT)
-        try:
-            # The setting files repeat the lists; a different order would pair keep lists with
-            # the wrong images without any error.
-            if "event_list" in mat and "file_list" in mat and _names(mat) != (events, files):
-                raise ValueError(f"its event_list/file_list differ from {GT_FILES['all']}")
-            cells = [_cells(g) for g in _cells(mat["gt_list"])]
-            if [len(c) for c in cells] != [len(f) for f in files]:
-                raise ValueError(f"gt_list does not have one entry per image of {GT_FILES['all']}")
-            keep[setting] = [[_keep(k, len(b)) for k, b in zip(c, bs)] for c, bs in zip(cells, boxes)]
-        except (TypeError, ValueError, IndexError) as exc:
-            raise CenterDetError(f"ground truth file {path} has an unexpected structure: {exc}") from None
-    return GroundTruth([(e, f, b) for e, f, b in zip(events, files, boxes)], keep)
-
 
 # ---------------------------------------------------------------- prediction files
 
@@ -339,6 +230,78 @@ def evaluate(preds, gt, iou_thresh=0.5, thresh_num=1000):
     result["images_without_predictions"] = sum(d is None for d in dets)
     result["iou_thresh"] = float(iou_thresh)
     return result
+
+
+# ---------------------------------------------------------------- the metric object
+
+
+def ground_truth_dir(cfg):
+    """The folder of the official .mat files; a path to one of the files is accepted too (the
+    seed's scripts pass GROUND_TRUTH_MAT). Empty string when there is none."""
+    from centerdet.data.coco import resolve
+
+    path = resolve(cfg.data_dir, cfg.ground_truth_dir) if cfg.ground_truth_dir else ""
+    if path.endswith(".mat"):
+        path = os.path.dirname(path)
+    return path if path and os.path.isfile(os.path.join(path, GT_FILES["all"])) else ""
+
+
+class WiderFaceMetric(Metric):
+    """Easy / Medium / Hard AP of the WIDER FACE val images as the runner feeds it: the official
+    prediction files ``out_dir/<event>/<image>.txt`` (and ``<image>_landmarks.txt`` with
+    write_landmarks), then metrics.json and pr_curves.png."""
+
+    class_names = ("face",)
+
+    def __init__(self, cfg, out_dir, log=print):
+        self.cfg, self.out_dir, self.log = cfg, out_dir, log
+        self.gt_dir = ground_truth_dir(cfg)
+        self._images = self._list_images()
+        if cfg.eval_max_images > 0:
+            self._images = self._images[:cfg.eval_max_images]
+
+    def _list_images(self):
+        """The ground truth's list when there is one (what the official evaluation expects), else
+        every image of the val annotation file; gt boxes from the annotation file, for pictures."""
+        from centerdet.data.coco import DetectionDataset, resolve
+
+        cfg = self.cfg
+        img_dir, ann_file = resolve(cfg.data_dir, cfg.val_img_dir), resolve(cfg.data_dir, cfg.val_ann_file)
+        boxes = {im.file_name: im.boxes for im in DetectionDataset(ann_file, img_dir).images} \
+            if os.path.isfile(ann_file) else {}
+        if self.gt_dir:
+            items = [(event, name, f"{event}/{name}.jpg") for event, names, _ in load_ground_truth(self.gt_dir).events
+                     for name in names]
+        elif boxes:
+            items = [(rel.split("/")[0], os.path.splitext(os.path.basename(rel))[0], rel) for rel in boxes]
+        else:
+            raise CenterDetError(f"no val image list: neither {os.path.join(cfg.ground_truth_dir, GT_FILES['all'])} "
+                                 f"nor {ann_file} exists (set data_dir, ground_truth_dir or val_ann_file)")
+        return [EvalImage([event, name], os.path.join(img_dir, rel), f"{event}_{name}", boxes.get(rel))
+                for event, name, rel in items]
+
+    def images(self):
+        return list(self._images)
+
+    def update(self, image, dets):
+        event, name = image.key
+        write_predictions(self.out_dir, event, name, dets[:, :5])
+        if self.cfg.write_landmarks:
+            lines = "\n".join(" ".join(f"{v:.1f}" for v in row[6:16]) + f" {row[4]:.3f}" for row in dets)
+            write_text(os.path.join(self.out_dir, event, name + "_landmarks.txt"), lines + "\n")
+
+    def compute(self, score=True):
+        if not score:
+            return None
+        if not self.gt_dir:
+            self.log(f"eval: no ground truth .mat files at {self.cfg.ground_truth_dir!r}; predictions only")
+            return None
+        gt = load_ground_truth(self.gt_dir)
+        if self.cfg.eval_max_images > 0:
+            gt = gt.subset({tuple(im.key) for im in self._images})
+        result = evaluate(read_predictions(self.out_dir, gt, self.log), gt, iou_thresh=self.cfg.eval_iou)
+        report(result, self.out_dir, self.out_dir, self.log)
+        return {s: float(np.nan_to_num(result[s])) for s in SETTINGS}
 
 
 # ---------------------------------------------------------------- command line

@@ -42,8 +42,8 @@ import cv2
 import numpy as np
 
 from centerdet.data.synthetic.textures import add_noise, clutter_background
-from centerdet.data.widerface import (FaceImage, write_ground_truth_mats, write_keypoint_json,
-                                      write_label_txt)
+from centerdet.data.coco import make_record, write_coco_json
+from centerdet.data.widerface import FACE_CATEGORY, write_ground_truth_mats, write_label_txt
 from centerdet.errors import CenterDetError
 from centerdet.fileio import ensure_writable_dir
 
@@ -478,11 +478,11 @@ def image_name(index, n):
     return event, f"{k}_{event.split('--', 1)[1]}_{index}"
 
 
-def face_image(scene, file_name):
+def face_image(scene, file_name, image_id=1):
     """The annotation record of a scene (landmarks that are not visible are written as missing)."""
     landmarks = np.where(scene.lm_visible[..., None], scene.landmarks, 0.0)
-    return FaceImage(file_name, scene.image.shape[1], scene.image.shape[0], scene.boxes.astype(np.float32),
-                     landmarks.astype(np.float32), scene.lm_visible.copy())
+    return make_record(image_id, file_name, scene.image.shape[1], scene.image.shape[0], scene.boxes,
+                       keypoints=landmarks, visible=scene.lm_visible, num_keypoints=5)
 
 
 def _write_split(out_dir, split, n, size, seed, opts, progress):
@@ -499,7 +499,7 @@ def _write_split(out_dir, split, n, size, seed, opts, progress):
         path = os.path.join(ensure_writable_dir(os.path.join(image_root, event)), name + ".jpg")
         if not cv2.imwrite(path, scene.image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
             raise CenterDetError(f"could not write image: {path}")
-        records.append(face_image(scene, f"{event}/{name}.jpg"))
+        records.append(face_image(scene, f"{event}/{name}.jpg", index + 1))
         attrs.append({"blur": scene.blur, "occlusion": scene.occlusion})
         keep = keep_indices(scene.boxes, scene.blur, scene.occlusion)
         xywh = np.concatenate([scene.boxes[:, :2], scene.boxes[:, 2:] - scene.boxes[:, :2]], axis=1)
@@ -518,7 +518,7 @@ def _write_split(out_dir, split, n, size, seed, opts, progress):
     files = {"json": os.path.join(out_dir, "annotations", f"{split}.json"),
              "label_txt": os.path.join(out_dir, "annotations", split, "label.txt"),
              "images_dir": image_root}
-    write_keypoint_json(files["json"], records, info=info, face_attrs=attrs)
+    write_coco_json(files["json"], records, [FACE_CATEGORY], info=info, attrs=attrs)
     write_label_txt(files["label_txt"], records)
     if split == "val":
         gt_dir = ensure_writable_dir(os.path.join(out_dir, "ground_truth"))

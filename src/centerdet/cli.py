@@ -1,0 +1,180 @@
+"""One command line for every entry point: ``centerdet <command> [--config FILE|RECIPE] [--key value ...]``.
+
+Commands: train, eval, test, export, preprocess, postprocess, mindrecord, convert, demo, config.
+Every config key is a ``--key value`` flag (a task's model-zoo flag names too); a few commands
+take paths that are not config keys (preprocess: --output_path; postprocess: --pre_result_path
+--result_path; mindrecord: --split). The top-level scripts (train.py, eval.py, ...) are this
+command line with the repository's default_config.yaml as the default recipe.
+"""
+import dataclasses
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from centerdet.config import load_config, to_dict
+from centerdet.errors import CenterDetError, cli_main
+
+
+def parse_overrides(argv: Sequence[str]) -> Tuple[Dict[str, str], Optional[str]]:
+    """``['--a', '1', '--b=x']`` -> ({'a': '1', 'b': 'x'}, config path or None); values stay text."""
+    values, config_path = {}, None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--") or arg == "--":
+            raise CenterDetError(f"unexpected argument {arg!r}; options look like --key value")
+        if "=" in arg:
+            key, raw = arg[2:].split("=", 1)
+            i += 1
+        else:
+            key = arg[2:]
+            if i + 1 >= len(argv):
+                raise CenterDetError(f"option --{key} needs a value")
+            raw = argv[i + 1]
+            i += 2
+        key = key.replace("-", "_")
+        if key in ("config", "config_path"):
+            config_path = raw
+        else:
+            values[key] = raw
+    return values, config_path
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """``run(cfg, paths)``; ``paths``: flags that are not config keys, required unless optional."""
+    run: Callable
+    summary: str
+    paths: Tuple[str, ...] = ()
+    optional_paths: Dict[str, str] = dataclasses.field(default_factory=dict)
+    model: Optional[str] = None      # the task when neither the flags nor the recipe name one
+    usage: str = ""
+
+
+def parse(command: Command, argv: Sequence[str], default_config: Optional[str] = None):
+    """(config, {path flag: value}) from ``argv``."""
+    values, config_path = parse_overrides(list(argv))
+    paths = {k: values.pop(k, d) for k, d in command.optional_paths.items()}
+    for key in command.paths:
+        if key not in values:
+            raise CenterDetError(f"missing --{key}")
+        paths[key] = values.pop(key)
+    return load_config(config_path or default_config, values, model=command.model), paths
+
+
+def _train(cfg, paths):
+    from centerdet.engine.trainer import train
+
+    train(cfg)
+
+
+def _eval(cfg, paths):
+    from centerdet.engine.evaluator import run_inference
+
+    run_inference(cfg)
+
+
+def _test(cfg, paths):
+    from centerdet.engine.evaluator import run_inference
+
+    run_inference(cfg, score=False)
+
+
+def _export(cfg, paths):
+    from centerdet.deploy.export import export_network
+
+    export_network(cfg)
+
+
+def _preprocess(cfg, paths):
+    from centerdet.deploy.preprocess import preprocess
+
+    preprocess(cfg, paths["output_path"])
+
+
+def _postprocess(cfg, paths):
+    from centerdet.deploy.postprocess import postprocess
+
+    postprocess(cfg, paths["pre_result_path"], paths["result_path"], cfg.save_result_dir)
+
+
+def _mindrecord(cfg, paths):
+    from centerdet import tasks
+    from centerdet.data.coco import split_paths
+    from centerdet.data.mindrecord import convert
+
+    if paths["split"] not in ("train", "val", "test"):
+        raise CenterDetError(f"--split must be train, val or test, got {paths['split']!r}")
+    ann, img_dir = split_paths(cfg, paths["split"])
+    task = tasks.of(cfg)
+    convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards,
+            num_keypoints=task.num_keypoints, keep_crowd=task.train_on_crowd)
+
+
+def _config(cfg, paths):
+    import yaml
+
+    print(yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None), end="")
+
+
+COMMANDS = {
+    "train": Command(_train, "train a detector (MindRecord conversion on first use; --resume true continues)"),
+    "eval": Command(_eval, "run a checkpoint on the val (or test) split and score it"),
+    "test": Command(_test, "write a checkpoint's predictions for the val images (CenterFace's test.py)",
+                    model="centerface"),
+    "export": Command(_export, "export a checkpoint to MINDIR, AIR or ONNX"),
+    "preprocess": Command(_preprocess, "write fixed-shape network inputs for batch inference",
+                          paths=("output_path",)),
+    "postprocess": Command(_postprocess, "decode and score the outputs of a batch-inference run",
+                           paths=("pre_result_path", "result_path")),
+    "mindrecord": Command(_mindrecord, "convert a data set split to MindRecord", optional_paths={"split": "train"},
+                          usage="centerdet mindrecord [--config FILE|RECIPE] --data_dir DIR (or --coco_data_dir DIR) "
+                                "--mindrecord_dir OUT [--mindrecord_prefix P] [--split train|val|test] [--key value ...]\n"
+                                "Annotation and image paths inside DIR come from the config (train_ann_file, "
+                                "train_img_dir, ...)."),
+    "config": Command(_config, "print the config a command would run with, every key"),
+}
+# Commands with their own command lines (sub-commands of their own).
+OWN_PARSERS = {"convert": ("centerdet.convert.__main__", "convert PyTorch / ONNX weights to MindSpore and back"),
+               "demo": ("centerdet.demo", "synthetic data -> train -> evaluate -> pictures, in one go")}
+
+
+def usage() -> str:
+    rows = [(n, c.summary) for n, c in COMMANDS.items()] + [(n, s) for n, (_, s) in OWN_PARSERS.items()]
+    lines = [__doc__.strip(), "", "commands:"] + [f"  {n:<12} {s}" for n, s in rows]
+    return "\n".join(lines)
+
+
+def run(name: str, argv: Sequence[str], default_config: Optional[str] = None, doc: Optional[str] = None):
+    """Run command ``name`` on ``argv`` (``doc``: the help text of the script that calls it)."""
+    if name in OWN_PARSERS:
+        import importlib
+
+        return importlib.import_module(OWN_PARSERS[name][0]).main(list(argv))
+    command = COMMANDS[name]
+    if any(a in ("-h", "--help") for a in argv):
+        print((doc or f"centerdet {name}: {command.summary}\n{command.usage}").strip())
+        print("\noptions: [--config FILE|RECIPE] [--model TASK] [--key value ...]; every key: centerdet config")
+        return 0
+    cfg, paths = parse(command, argv, default_config)
+    return command.run(cfg, paths)
+
+
+@cli_main
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] not in COMMANDS and argv[0] not in OWN_PARSERS:
+        raise CenterDetError(f"unknown command {argv[0]!r}; one of: {', '.join([*COMMANDS, *OWN_PARSERS])}")
+    return run(argv[0], argv[1:]) or 0
+
+
+def script(name: str, doc: str, default_config: Optional[str] = None) -> Callable:
+    """A top-level script's ``main(argv=None)``: command ``name`` on argv (default sys.argv[1:]),
+    errors as one line and exit status 2."""
+    @cli_main
+    def main(argv=None):
+        return run(name, sys.argv[1:] if argv is None else argv, default_config, doc)
+
+    return main

@@ -1,0 +1,211 @@
+"""Building a training run from a config: device and ranks, data, network, loss, optimiser,
+learning-rate schedule, checkpoints (and where a resumed run starts). ``trainer.fit`` runs it."""
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+
+from centerdet import tasks
+from centerdet.data.coco import split_paths
+from centerdet.data.mindrecord import check_source, convert, find_mindrecord
+from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights, restore_training
+from centerdet.engine.progress import History, fmt_duration
+from centerdet.errors import CenterDetError
+from centerdet.fileio import check_free_space, ensure_writable_dir
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything the training loop needs, built once."""
+    cfg: Any
+    log: Callable[[str], None]
+    rank: int
+    group: int
+    rank_dir: str
+    dataset: Any
+    steps_per_epoch: int
+    total: int
+    lr: np.ndarray
+    net: Any
+    step_cell: Any
+    parts: List[str]
+    ckpts: CheckpointManager
+    start: int
+    history: Optional[History]
+    ids_file: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def epochs(self) -> int:
+        return math.ceil(self.total / self.steps_per_epoch)
+
+
+def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
+    """Return the MindRecord files for training, converting the train split on first use. In a
+    distributed run only rank 0 converts; the other ranks wait for its files (the conversion
+    appears all at once, so a file seen is a finished file)."""
+    if not cfg.mindrecord_dir:
+        raise CenterDetError("config key 'mindrecord_dir' is empty: set it to where MindRecord files are "
+                             "(or should be written)")
+    task = tasks.of(cfg)
+    keypoints = task.num_keypoints
+    files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    if files and cfg.data_dir:
+        check_source(cfg.mindrecord_dir, cfg.mindrecord_prefix, split_paths(cfg, "train")[0], keypoints)
+    if files or rank != 0:
+        if not files:
+            files = _wait_for_rank_0(cfg, log, rank, poll_seconds)
+        if rank != 0:
+            log(f"rank {rank}: reading {len(files)} MindRecord file(s) '{cfg.mindrecord_prefix}' from "
+                f"{cfg.mindrecord_dir}")
+        return files
+    if not cfg.data_dir:
+        raise CenterDetError(f"no MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir} and 'data_dir' "
+                             f"is empty: convert a dataset first (scripts/convert_dataset_to_mindrecord.sh)")
+    ann, img_dir = split_paths(cfg, "train")
+    log(f"no MindRecord in {cfg.mindrecord_dir}: converting {ann} first (done once)")
+    convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards, log=log,
+            num_keypoints=keypoints, keep_crowd=task.train_on_crowd)
+    return find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+
+
+def _wait_for_rank_0(cfg, log, rank, poll_seconds):
+    log(f"rank {rank}: waiting for rank 0 to write MindRecord '{cfg.mindrecord_prefix}' in {cfg.mindrecord_dir}")
+    waited, files = 0.0, []
+    while not files:
+        time.sleep(poll_seconds)
+        waited += poll_seconds
+        if waited % 60 < poll_seconds:
+            log(f"rank {rank}: still waiting for the MindRecord conversion ({fmt_duration(waited)})")
+        files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    return files
+
+
+def param_groups(net, weight_decay):
+    """Weight decay on conv/dense weights only; biases and BN parameters are excluded."""
+    decay, no_decay = [], []
+    for p in net.trainable_params():
+        (decay if p.name.endswith("weight") and p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def init_distributed(cfg):
+    """(rank, group size); data parallel with gradient mean when cfg.distribute is true."""
+    if not cfg.distribute:
+        return 0, 1
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    rank, size = get_rank(), get_group_size()
+    if cfg.device_num > 1 and cfg.device_num != size:
+        raise CenterDetError(f"config key 'device_num' is {cfg.device_num} but the launcher started {size} "
+                             f"processes; set device_num to {size} (or leave it at 1)")
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=size)
+    if cfg.device_target == "CPU":
+        # CPU workers share this machine's cores (msrun starts them all here).
+        from centerdet import cpu_ops
+
+        cpu_ops.set_threads(max(1, len(os.sched_getaffinity(0)) // size))
+    return rank, size
+
+
+def rank_logger(log, path):
+    """``log`` that also appends each line to ``path`` (a distributed rank's own log file)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    stream = open(path, "a", encoding="utf-8", buffering=1)
+
+    def both(line):
+        log(line)
+        stream.write(line + "\n")
+
+    both.close = stream.close
+    return both
+
+
+def _build_step(cfg, net, lr):
+    import mindspore as ms  # noqa: F401  (loaded before nn)
+    from mindspore import Tensor, nn
+
+    from centerdet.engine.step import NetWithLoss, TrainStep
+
+    optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr), eps=cfg.eps)
+    scale = cfg.loss_scale_value if cfg.enable_lossscale else 1.0
+    update = None
+    if cfg.enable_lossscale and cfg.loss_scale_mode == "dynamic":
+        update = nn.DynamicLossScaleUpdateCell(scale, cfg.scale_factor, cfg.scale_window)
+    step_cell = TrainStep(NetWithLoss(net, tasks.of(cfg).build_loss(cfg)), optimizer, scale, update)
+    step_cell.set_train()
+    return step_cell
+
+
+def _checkpoints(cfg, step_cell, is_main, log):
+    ckpts = CheckpointManager(cfg.save_checkpoint_path, cfg.model, cfg.save_checkpoint_num)
+    if is_main and cfg.enable_save_ckpt:
+        # Kept checkpoints + the one being written, each holding weights and Adam's two moments.
+        size = sum(p.size * p.itemsize for p in step_cell.get_parameters())
+        check_free_space(cfg.save_checkpoint_path, size * (cfg.save_checkpoint_num + 1), "save_checkpoint_path",
+                         f"{cfg.save_checkpoint_num} checkpoint(s) of {size / 2**20:.0f} MB are kept "
+                         f"(save_checkpoint_num); free space or choose another save_checkpoint_path")
+        stale = ckpts.remove_stale_temps()
+        if stale:
+            log(f"removed {stale} partial checkpoint file(s) of an interrupted run")
+    return ckpts
+
+
+def build_run(cfg, log=print) -> Run:
+    """Set up the device, the ranks, the data, the network and its training step from ``cfg``;
+    with ``resume``, restore the newest checkpoint of save_checkpoint_path."""
+    import mindspore as ms
+
+    from centerdet.data.pipeline import create_train_dataset
+    from centerdet.engine.lr import build_lr
+    from centerdet.models import build_model
+    from centerdet.runtime import init_device
+
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
+    ms.set_seed(cfg.seed)
+    rank, group = init_distributed(cfg)
+    ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")
+    rank_dir = os.path.join(cfg.save_checkpoint_path, f"LOG{rank}") if group > 1 else cfg.save_checkpoint_path
+    if group > 1:
+        log = rank_logger(log, os.path.join(rank_dir, "training_log.txt"))
+    ids_file = None
+    if cfg.log_image_ids:
+        os.makedirs(rank_dir, exist_ok=True)
+        ids_file = open(os.path.join(rank_dir, "image_ids.txt"), "a", encoding="utf-8", buffering=1)
+
+    dataset = create_train_dataset(prepare_mindrecord(cfg, log, rank), cfg, rank, group, with_ids=cfg.log_image_ids)
+    steps_per_epoch = dataset.get_dataset_size()
+    if steps_per_epoch == 0:
+        raise CenterDetError(f"batch_size {cfg.batch_size} is larger than the {cfg.mindrecord_prefix} dataset "
+                             f"(per device); lower batch_size")
+    total = cfg.train_steps if cfg.train_steps > 0 else cfg.epoch_size * steps_per_epoch
+    lr = build_lr(cfg, total, steps_per_epoch)
+
+    net = build_model(cfg)
+    if cfg.pretrained_backbone and not cfg.resume:
+        load_backbone(net, cfg.pretrained_backbone, log=log)
+    if cfg.load_checkpoint_path and not cfg.resume:
+        load_weights(net, cfg.load_checkpoint_path, log=log)
+    step_cell = _build_step(cfg, net, lr)
+    ckpts = _checkpoints(cfg, step_cell, rank == 0, log)
+    start = 0
+    if cfg.resume:
+        latest = ckpts.latest()
+        if latest is None:
+            log(f"resume: no checkpoint in {cfg.save_checkpoint_path}; starting from step 0")
+        else:
+            start, _ = restore_training(step_cell, latest)
+            log(f"resume: restored {latest} at step {start}/{total}")
+    parts = [spec.part for spec in tasks.of(cfg).heads(cfg)]
+    history = History(os.path.join(cfg.save_checkpoint_path, "history.json"), parts) if rank == 0 else None
+    return Run(cfg, log, rank, group, rank_dir, dataset, steps_per_epoch, total, lr, net, step_cell, parts, ckpts,
+               start, history, ids_file)

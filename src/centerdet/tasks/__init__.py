@@ -1,0 +1,46 @@
+"""The task registry: a name (the config key ``model``) → its :class:`~centerdet.tasks.base.Task`.
+
+centernet (objects, COCO) and centerface (faces with five landmarks, WIDER FACE) are built in; a
+new task is a module with a Task subclass, made known with ``register(MyTask())``.
+"""
+from typing import Dict, List
+
+from centerdet.errors import CenterDetError
+from centerdet.tasks.base import DemoSpec, HeadSpec, Task
+
+_TASKS: Dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if not task.name or task.schema is None:
+        raise ValueError("a task needs a name and a config schema")
+    _TASKS[task.name] = task
+    return task
+
+
+def names() -> List[str]:
+    return sorted(_TASKS)
+
+
+def get(name: str) -> Task:
+    if not isinstance(name, str) or name not in _TASKS:
+        raise CenterDetError(f"config key 'model' must be one of {names()}, got {name!r}")
+    return _TASKS[name]
+
+
+def of(cfg) -> Task:
+    """The task of a config."""
+    return get(cfg.model)
+
+
+def _register_builtin():
+    from centerdet.tasks.centerface import CenterFaceTask
+    from centerdet.tasks.centernet import CenterNetTask
+
+    register(CenterNetTask())
+    register(CenterFaceTask())
+
+
+_register_builtin()
+
+__all__ = ["DemoSpec", "HeadSpec", "Task", "get", "names", "of", "register"]
