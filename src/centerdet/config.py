@@ -152,6 +152,21 @@ class CommonConfig:
     export_batch_size: int = 1
 
 
+def with_defaults(schema: type, **defaults: Any) -> type:
+    """``schema`` with other defaults for keys it has: how a task's schema states where its recipe
+    differs from the common keys (types and choices stay the fields')."""
+    own = {f.name: f for f in dataclasses.fields(schema)}
+    unknown = sorted(set(defaults) - set(own))
+    if unknown:
+        raise TypeError(f"{schema.__name__} has no key {unknown[0]!r}")
+    hints = typing.get_type_hints(schema)
+    fields = [(k, hints[k], field(v, own[k].metadata.get("choices", ()))) for k, v in defaults.items()]
+    derived = dataclasses.make_dataclass(schema.__name__, fields, bases=(schema,))
+    # importable (and picklable, for the data workers) under the name the module binds it to
+    derived.__module__, derived.__qualname__, derived.__doc__ = schema.__module__, schema.__qualname__, schema.__doc__
+    return derived
+
+
 def _type_name(tp):
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 

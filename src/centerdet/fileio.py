@@ -43,8 +43,9 @@ def write_json(path, obj, indent=None):
     write_text(path, json.dumps(obj, indent=indent))
 
 
-def read_json(path, what="json file"):
-    """Load json with a one-line error naming the file on any problem."""
+def read_text(path, what="file", not_text="is not UTF-8 text", hint=""):
+    """The UTF-8 text of ``path``, with one-line errors naming the file when it is missing, empty
+    or not text (``not_text`` says how, ``hint`` what the file should have been)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CenterDetError(f"{what} not found: {path}")
@@ -52,9 +53,18 @@ def read_json(path, what="json file"):
         raise CenterDetError(f"{what} is empty (0 bytes): {path}")
     try:
         with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CenterDetError(f"{what} is not valid json: {path} ({exc})") from None
+            return f.read()
+    except UnicodeDecodeError as exc:
+        raise CenterDetError(f"{what} {not_text}: {path} (byte {exc.start}){hint}") from None
+
+
+def read_json(path, what="json file"):
+    """Load json with a one-line error naming the file on any problem."""
+    text = read_text(path, what, "is not valid json")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CenterDetError(f"{what} is not valid json: {os.fspath(path)} ({exc})") from None
 
 
 def ensure_writable_dir(path, what="output directory"):

@@ -22,7 +22,7 @@ import numpy as np
 
 from centerdet.data.coco import BoxStats, ImageRecord, clean_keypoints, valid_box
 from centerdet.errors import CenterDetError
-from centerdet.fileio import write_bytes, write_text
+from centerdet.fileio import read_text, write_bytes, write_text
 
 NUM_LANDMARKS = 5
 SETTINGS = ("easy", "medium", "hard")
@@ -101,16 +101,8 @@ def read_label_txt(path, stats=None):
     """ImageRecords of a RetinaFace-style label.txt, in file order (width/height 0 unless given)."""
     path = os.fspath(path)
     stats = BoxStats() if stats is None else stats
-    if not os.path.isfile(path):
-        raise CenterDetError(f"annotation file not found: {path}")
-    if os.path.getsize(path) == 0:
-        raise CenterDetError(f"annotation file is empty (0 bytes): {path}")
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            lines = f.readlines()
-    except UnicodeDecodeError as exc:
-        raise CenterDetError(f"annotation file is not UTF-8 text: {path} (byte {exc.start}); "
-                             "is this a RetinaFace label.txt?") from None
+    text = read_text(path, "annotation file", "is not UTF-8 text", "; is this a RetinaFace label.txt?")
+    lines = text.split("\n")  # text mode has turned \r\n and \r into \n, as readlines() sees them
     images, seen, current = [], {}, None
     for lineno, line in enumerate(lines, 1):
         if not line.strip():

@@ -30,22 +30,7 @@ from centerdet.fileio import read_json, write_json
 METRIC_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl",
                "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
-# (is_precision, IoU label, area label, maxDets) per metric, mirroring COCOeval._summarizeDets
-# with the default parameters, so format_metrics can print without a COCOeval object.
-_SUMMARY_ROWS = {
-    "AP": (True, "0.50:0.95", "all", 100),
-    "AP50": (True, "0.50", "all", 100),
-    "AP75": (True, "0.75", "all", 100),
-    "APs": (True, "0.50:0.95", "small", 100),
-    "APm": (True, "0.50:0.95", "medium", 100),
-    "APl": (True, "0.50:0.95", "large", 100),
-    "AR1": (False, "0.50:0.95", "all", 1),
-    "AR10": (False, "0.50:0.95", "all", 10),
-    "AR100": (False, "0.50:0.95", "all", 100),
-    "ARs": (False, "0.50:0.95", "small", 100),
-    "ARm": (False, "0.50:0.95", "medium", 100),
-    "ARl": (False, "0.50:0.95", "large", 100),
-}
+_AREAS = {"s": "small", "m": "medium", "l": "large"}
 _RESULT_KEYS = ("image_id", "category_id", "bbox", "score")
 
 
@@ -273,12 +258,22 @@ def _run_cocoeval(coco_gt, results, image_ids):
     return OrderedDict((k, float(v)) for k, v in zip(METRIC_KEYS, coco_eval.stats))
 
 
+def _summary_row(key):
+    """(is_precision, IoU label, area label, maxDets) of a metric, as COCOeval._summarizeDets prints
+    it with the default parameters: AP50 / AP75 fix the IoU, AR1 / AR10 / AR100 the detections, a
+    trailing s / m / l the area."""
+    is_ap, rest = key.startswith("AP"), key[2:]
+    iou = {"50": "0.50", "75": "0.75"}.get(rest, "0.50:0.95") if is_ap else "0.50:0.95"
+    max_dets = int(rest) if rest.isdigit() and not is_ap else 100
+    return is_ap, iou, _AREAS.get(rest, "all"), max_dets
+
+
 def format_metrics(metrics):
     """The 12 summary lines exactly as ``COCOeval.summarize()`` prints them."""
     template = " {:<18} {} @[ IoU={:<9} | area={:>6s} | maxDets={:>3d} ] = {:0.3f}"
     lines = []
     for key in METRIC_KEYS:
-        is_ap, iou, area, max_dets = _SUMMARY_ROWS[key]
+        is_ap, iou, area, max_dets = _summary_row(key)
         title, kind = ("Average Precision", "(AP)") if is_ap else ("Average Recall", "(AR)")
         lines.append(template.format(title, kind, iou, area, max_dets, float(metrics[key])))
     return "\n".join(lines)

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from centerdet.config import CommonConfig, field
+from centerdet.config import CommonConfig, field, with_defaults
 from centerdet.errors import CenterDetError
 from centerdet.tasks.base import DemoSpec, HeadSpec, Task
 
@@ -20,43 +20,29 @@ class CenterFaceConfig(CommonConfig):
     """The model zoo's CenterFace recipe: 8 devices × batch 8, lr 0.004, 140 epochs with ×0.1 at 90
     and 120, static loss scale 1024, 512² crops with data-anchor-sampling, 832² letterboxed tests,
     K 200. Paths are the seed's WIDER FACE layout under data_dir."""
-    model: str = "centerface"
     backbone: str = field("mobilenet_v2", ("mobilenet_v2",))
     head_conv: int = 64             # the neck width D (the model zoo's head_conv); 24 in the authors' release
     backbone_act: str = field("relu6", ("relu6", "relu"))  # relu6: torchvision, model zoo; relu: the release
     hm_bias: float = 0.0            # model zoo init: heads N(0, 0.001), no prior on the heatmap bias
     lm_weight: float = 0.1
-    num_classes: int = 1
-    max_objs: int = 64
-    anchor_sampling: bool = True
-    crop_scales: List[float] = field([0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
-    crop_border: List[float] = field([0.1, 0.2, 0.25])
-    train_ann_file: str = "annotations/train.json"
-    train_img_dir: str = "images/train/images"
-    val_ann_file: str = "annotations/val.json"
-    val_img_dir: str = "images/val/images"
     ground_truth_dir: str = "ground_truth"
-    mindrecord_prefix: str = "widerface.train.mind"
-    input_res_test: List[int] = field([832, 832])
-    keep_res: bool = False
-    batch_size: int = 8
-    epoch_size: int = 140
-    learning_rate: float = 0.004
-    weight_decay: float = 5e-4      # conv weights only
-    warmup_steps: int = 0
-    multi_epochs: List[int] = field([90, 120])
-    loss_scale_mode: str = field("static", ("dynamic", "static"))
-    save_checkpoint_num: int = 140
-    save_result_dir: str = "./output/centerface"
-    result_per_checkpoint: bool = True
-    K: int = 200
-    max_per_image: int = 1000
-    score_thresh: float = 0.35      # for pictures only
     eval_iou: float = 0.5           # official protocol (the model zoo's eval.py uses 0.4)
     write_landmarks: bool = False
     # Landmarks are offsets in box-size units from the peak cell (model zoo) or from the box's
     # top-left corner (the authors' released model).
     landmark_origin: str = field("center", ("center", "corner"))
+
+
+CenterFaceConfig = with_defaults(
+    CenterFaceConfig, model="centerface", num_classes=1, max_objs=64, anchor_sampling=True,
+    crop_scales=[0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95], crop_border=[0.1, 0.2, 0.25],
+    train_ann_file="annotations/train.json", train_img_dir="images/train/images",
+    val_ann_file="annotations/val.json", val_img_dir="images/val/images", mindrecord_prefix="widerface.train.mind",
+    input_res_test=[832, 832], keep_res=False, batch_size=8, epoch_size=140, learning_rate=0.004,
+    weight_decay=5e-4,  # conv weights only
+    warmup_steps=0, multi_epochs=[90, 120], loss_scale_mode="static", save_checkpoint_num=140,
+    save_result_dir="./output/centerface", result_per_checkpoint=True, K=200, max_per_image=1000,
+    score_thresh=0.35)  # pictures only
 
 
 def face_box_weight(area: float) -> float:

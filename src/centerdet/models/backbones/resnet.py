@@ -31,7 +31,20 @@ def bn(c, act=None):
     return BatchNorm2d(c, eps=1e-5, momentum=0.9, activation=act)
 
 
-class BasicBlock(nn.Cell):
+class _Residual(nn.Cell):
+    """relu(branch(x) + x, or + downsample(x) where the block changes the shape). Subclasses build
+    their branch, then call ``_add_shortcut`` (so the parameters keep torchvision's order)."""
+
+    def _add_shortcut(self, downsample):
+        self.relu = nn.ReLU()
+        self.downsample = downsample
+
+    def construct(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.branch(x) + identity)
+
+
+class BasicBlock(_Residual):
     expansion = 1
 
     def __init__(self, cin, planes, stride=1, downsample=None, layout_block=0):
@@ -40,17 +53,13 @@ class BasicBlock(nn.Cell):
         self.bn1 = bn(planes, "relu")
         self.conv2 = conv(planes, planes, 3, 1, layout_block)
         self.bn2 = bn(planes)
-        self.relu = nn.ReLU()
-        self.downsample = downsample
+        self._add_shortcut(downsample)
 
-    def construct(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.bn1(self.conv1(x))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+    def branch(self, x):
+        return self.bn2(self.conv2(self.bn1(self.conv1(x))))
 
 
-class Bottleneck(nn.Cell):
+class Bottleneck(_Residual):
     expansion = 4
 
     def __init__(self, cin, planes, stride=1, downsample=None, layout_block=0):
@@ -61,15 +70,10 @@ class Bottleneck(nn.Cell):
         self.bn2 = bn(planes, "relu")
         self.conv3 = conv(planes, planes * 4, 1, 1, layout_block)
         self.bn3 = bn(planes * 4)
-        self.relu = nn.ReLU()
-        self.downsample = downsample
+        self._add_shortcut(downsample)
 
-    def construct(self, x):
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.bn1(self.conv1(x))
-        out = self.bn2(self.conv2(out))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+    def branch(self, x):
+        return self.bn3(self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x))))))
 
 
 class ResNet(nn.Cell):
