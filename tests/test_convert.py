@@ -313,7 +313,7 @@ def test_model_zoo_script_name_and_flags(tmp_path):
     torch = pytest.importorskip("torch")
     import torch_nets
 
-    from conftest import ROOT, run_script
+    from conftest import run_script
 
     src = tmp_path / "mobilenet_v2-b0353104.pth"
     torch.save(torch_nets.build("mobilenet_v2").state_dict(), src, _use_new_zipfile_serialization=False)

@@ -11,7 +11,7 @@ import pytest
 
 import centerdet  # noqa: F401  (must precede mindspore)
 import mindspore as ms
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
 from centerdet import cpu_ops
 from centerdet.config import load_config

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import run_script
 
 CN_CONFIG = "centernet_r18-ida_1xb16-16e_synthetic"
 CF_CONFIG = "centerface_mbv2_1xb16-20e_synthetic"

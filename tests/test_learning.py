@@ -5,11 +5,10 @@ the loss halves and COCO AP50 on 48 held-out images rises from ~0 (untrained) to
 0.214 here; the demo's 1000 images × 16 epochs reach ~0.9).
 """
 import json
-import os
 
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import run_script
 
 pytestmark = pytest.mark.slow
 

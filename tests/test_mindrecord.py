@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import types
 
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ import math
 import os
 import typing
 from importlib import resources
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -309,7 +309,3 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
 def to_dict(cfg: CommonConfig) -> Dict[str, Any]:
     return dataclasses.asdict(cfg)
 
-
-def differences(cfg: CommonConfig, other: CommonConfig, keys: Sequence[str]) -> List[Tuple[str, Any, Any]]:
-    """(key, value in cfg, value in other) for the ``keys`` where two configs differ."""
-    return [(k, getattr(cfg, k), getattr(other, k)) for k in keys if getattr(cfg, k) != getattr(other, k)]

@@ -131,7 +131,6 @@ def rank_logger(log, path):
 
 
 def _build_step(cfg, net, lr):
-    import mindspore as ms  # noqa: F401  (loaded before nn)
     from mindspore import Tensor, nn
 
     from centerdet.engine.step import NetWithLoss, TrainStep

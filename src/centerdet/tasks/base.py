@@ -7,7 +7,7 @@ its config schema and defaults, its heads (:class:`HeadSpec`), how a sample beco
 and its demo. ``centerdet.tasks.register`` makes a new one known to every entry point.
 """
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -122,6 +122,3 @@ class Task:
         """The evaluation of ``cfg``'s split: a centerdet.evaluation.Metric writing into ``out_dir``
         (None: only its image list is wanted)."""
         raise NotImplementedError
-
-    def class_names(self, cfg) -> Optional[Sequence[str]]:
-        return None
