@@ -17,7 +17,8 @@ from centerdet.fileio import ensure_writable_dir, write_text
 
 def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
     """Returns the metrics dict (the task metric's keys); everything is written into ``out_dir``."""
-    from centerdet.engine.evaluator import detections_from, run_inference
+    from centerdet.engine.evaluator import run_inference
+    from centerdet.inference import decode_heads, merge_scales
 
     meta = load_meta(meta_dir)
     if meta["model"] != cfg.model:
@@ -28,7 +29,8 @@ def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
     heatmaps = {s.name for s in task.heads(cfg) if s.heatmap}
     entries = {json.dumps(e["key"]): e for e in meta["images"]}
 
-    def maps_of(image):
+    def detect(image):
+        """eval.py's decode and merge on the runner's outputs (no image: nothing is drawn)."""
         entry = entries.get(json.dumps(image.key))
         if entry is None:
             raise CenterDetError(f"{image.path} has no input in {meta_dir}/meta.json (unreadable at preprocess)")
@@ -38,7 +40,7 @@ def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
             maps[name] = sigmoid(out) if name in heatmaps else out
         info = {"center": np.asarray(entry["center"], np.float32), "scale": np.float32(entry["scale"]),
                 "out_size": tuple(entry["out_size"]), "test_scale": 1.0}
-        return maps, info
+        return None, merge_scales([decode_heads(maps, info, cfg)], cfg)
 
     lines = []
 
@@ -46,7 +48,7 @@ def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
         lines.append(line)
         log(line)
 
-    result = run_inference(cfg, detect=detections_from(maps_of, cfg), log=both)
+    result = run_inference(cfg, detect=detect, log=both)
     path = os.path.join(out_dir, task.score_log)
     write_text(path, "\n".join(lines) + "\n")
     log(f"postprocess: {len(meta['images'])} inputs; results and metrics in {out_dir}, log {path}")

@@ -111,14 +111,3 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     return EvalResult(metrics, out_dir, picture)
 
 
-def detections_from(maps_of: Callable, cfg) -> Callable:
-    """A ``detect`` for run_inference from ``maps_of(image) -> (maps, canvas meta)``: the decode and
-    merge of eval.py, without the image itself (nothing is drawn)."""
-    from centerdet.inference import decode_heads, merge_scales
-
-    def detect(image):
-        maps, meta = maps_of(image)
-        return None, merge_scales([decode_heads(maps, meta, cfg)], cfg)
-
-    return detect
-
