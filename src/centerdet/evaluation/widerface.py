@@ -256,6 +256,7 @@ class WiderFaceMetric(Metric):
     def __init__(self, cfg, out_dir, log=print):
         self.cfg, self.out_dir, self.log = cfg, out_dir, log
         self.gt_dir = ground_truth_dir(cfg)
+        self.gt = load_ground_truth(self.gt_dir) if self.gt_dir else None
         self._images = self._list_images()
         if cfg.eval_max_images > 0:
             self._images = self._images[:cfg.eval_max_images]
@@ -269,9 +270,8 @@ class WiderFaceMetric(Metric):
         img_dir, ann_file = resolve(cfg.data_dir, cfg.val_img_dir), resolve(cfg.data_dir, cfg.val_ann_file)
         boxes = {im.file_name: im.boxes for im in DetectionDataset(ann_file, img_dir).images} \
             if os.path.isfile(ann_file) else {}
-        if self.gt_dir:
-            items = [(event, name, f"{event}/{name}.jpg") for event, names, _ in load_ground_truth(self.gt_dir).events
-                     for name in names]
+        if self.gt is not None:
+            items = [(event, name, f"{event}/{name}.jpg") for event, names, _ in self.gt.events for name in names]
         elif boxes:
             items = [(rel.split("/")[0], os.path.splitext(os.path.basename(rel))[0], rel) for rel in boxes]
         else:
@@ -293,10 +293,10 @@ class WiderFaceMetric(Metric):
     def compute(self, score=True):
         if not score:
             return None
-        if not self.gt_dir:
+        if self.gt is None:
             self.log(f"eval: no ground truth .mat files at {self.cfg.ground_truth_dir!r}; predictions only")
             return None
-        gt = load_ground_truth(self.gt_dir)
+        gt = self.gt
         if self.cfg.eval_max_images > 0:
             gt = gt.subset({tuple(im.key) for im in self._images})
         result = evaluate(read_predictions(self.out_dir, gt, self.log), gt, iou_thresh=self.cfg.eval_iou)
