@@ -1,7 +1,8 @@
 #!/bin/bash
 # Usage: bash scripts/eval.sh [GROUND_TRUTH_PATH] [PRED_DIR](optional, default ./output/centerface/999) [--key value ...]
-# Prints the Easy / Medium / Hard val AP of the predictions in PRED_DIR (<event>/<image>.txt) and writes
-# metrics.json and pr_curves.png there. GROUND_TRUTH_PATH: the folder of wider_{face,easy,medium,hard}_val.mat.
+# Prints the Easy / Medium / Hard val AP (IoU 0.5 and the model zoo's 0.4) of the predictions in PRED_DIR
+# (<event>/<image>.txt) and writes metrics.json and pr_curves.png beside it, in PRED_DIR_eval.
+# GROUND_TRUTH_PATH: the folder of wider_{face,easy,medium,hard}_val.mat.
 # Extra options go to python -m centerdet.evaluation.widerface (e.g. --iou 0.4 as the model zoo).
 set -euo pipefail
 if [ $# -lt 1 ]; then

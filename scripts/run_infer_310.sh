@@ -34,4 +34,4 @@ if [ "$MODEL" = centerface ]; then   # inputs made in C++ (the DVPP=CPU path), a
 fi
 build_310/main "$MINDIR" preprocess_Result result_Files "$DEVICE_ID" | tee infer.log
 "$PYTHON" "$REPO_ROOT/postprocess.py" "${ARGS[@]}" --pre_result_path preprocess_Result --result_path result_Files "$@"
-if [ "$MODEL" = centerface ]; then cp "$SAVE/ap.log" ap.log; fi
+if [ "$MODEL" = centerface ]; then cp "${SAVE%/}_eval/ap.log" ap.log; fi   # beside the prediction tree

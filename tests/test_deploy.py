@@ -102,15 +102,14 @@ def test_widerface_postprocess_equals_test_at_the_fixed_shape(tmp_path):
     ckpt = _random_checkpoint(CF_CONFIG, {"hm_bias": "-1"}, tmp_path / "cf.ckpt")
     _chain(tmp_path, CF_CONFIG, ["--data_dir", str(data)], ckpt, ["--save_result_dir", str(tmp_path / "eval")])
     deployed_dir, reference_dir = tmp_path / "post", tmp_path / "eval" / "cf"
-    files = sorted(os.path.relpath(os.path.join(d, f), deployed_dir)
-                   for d, _, fs in os.walk(deployed_dir) for f in fs if d != str(deployed_dir))
+    files = sorted(os.path.relpath(os.path.join(d, f), deployed_dir) for d, _, fs in os.walk(deployed_dir) for f in fs)
     assert len(files) == 5
     for rel in files:
         assert (deployed_dir / rel).read_text() == (reference_dir / rel).read_text()
-    ap = (tmp_path / "post" / "ap.log").read_text()
+    ap = (tmp_path / "post_eval" / "ap.log").read_text()
     assert "Easy   Val AP" in ap and "Hard   Val AP" in ap
-    assert json.loads((tmp_path / "post" / "metrics.json").read_text()) == \
-        json.loads((reference_dir / "metrics.json").read_text())
+    assert json.loads((tmp_path / "post_eval" / "metrics.json").read_text()) == \
+        json.loads((tmp_path / "eval" / "cf_eval" / "metrics.json").read_text())
 
 
 def test_export_errors_are_one_line(tmp_path):

@@ -24,8 +24,8 @@ def run(script, args, cwd):
 
 def easy_ap(cwd, data, ckpt, out):
     run("eval.py", ["--data_dir", str(data), "--load_checkpoint_path", str(ckpt), "--save_result_dir", str(out)], cwd)
-    (run_dir,) = [d for d in out.iterdir() if d.is_dir()]
-    return json.loads((run_dir / "metrics.json").read_text())
+    (report,) = [d for d in out.iterdir() if d.name.endswith("_eval")]
+    return json.loads((report / "metrics.json").read_text())
 
 
 def test_training_raises_easy_ap(tmp_path):

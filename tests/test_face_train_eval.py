@@ -77,10 +77,12 @@ def test_eval_py_scores_easy_medium_hard_and_draws(trained, faces, tmp_path):
                            str(faces), "--load_checkpoint_path", str(work / "ckpt" / "centerface-2_4.ckpt"),
                            "--save_result_dir", str(tmp_path / "res")], tmp_path)
     assert "Easy   Val AP:" in proc.stdout and "Hard   Val AP:" in proc.stdout
-    out = tmp_path / "res" / "2"
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) >= {"easy", "medium", "hard"} and metrics["iou_thresh"] == 0.5
-    assert (out / "pr_curves.png").exists() and (out / "detections.png").stat().st_size > 5000
+    preds, report = tmp_path / "res" / "2", tmp_path / "res" / "2_eval"
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert set(metrics) >= {"easy", "medium", "hard", "iou_0.4"} and metrics["iou_thresh"] == 0.5
+    assert (report / "pr_curves.png").exists() and (report / "detections.png").stat().st_size > 5000
+    # the prediction tree holds event folders of prediction files only, as the official evaluation reads it
+    assert all(p.is_dir() and all(f.suffix == ".txt" for f in p.iterdir()) for p in preds.iterdir())
 
 
 def test_shell_scripts_train_test_eval(faces, tmp_path):
@@ -107,4 +109,4 @@ def test_shell_scripts_train_test_eval(faces, tmp_path):
              "--input_res_test", "[96, 96]", "--head_conv", "24")
     assert "Easy   Val AP:" in out and len(_prediction_files(tmp_path / "save" / "1")) == 6
     out = sh("eval_all.sh", str(faces / "ground_truth"), str(tmp_path / "save"))
-    assert out.count("Medium Val AP:") == 1
+    assert out.count("Medium Val AP:") == 2  # one epoch folder, IoU 0.5 and 0.4

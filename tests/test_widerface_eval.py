@@ -289,18 +289,24 @@ def test_cli_prints_results_and_writes_files(tmp_path, capsys):
                           [500, 500, 510, 510, 0.0]])
     assert wf.main(["--pred", pred_dir, "--gt", str(gt_dir)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == f"==================== Results = ==================== {pred_dir}"
-    assert out[1].startswith("Easy   Val AP: ") and out[2].startswith("Medium Val AP: ")
-    assert out[3].startswith("Hard   Val AP: ") and out[4] == "=" * 49
+    assert out[0] == "WIDER FACE val AP at IoU 0.5 (the official WIDER FACE protocol):"
+    assert out[1] == f"==================== Results = ==================== {pred_dir}"
+    assert out[2].startswith("Easy   Val AP: ") and out[3].startswith("Medium Val AP: ")
+    assert out[4].startswith("Hard   Val AP: ") and out[5] == "=" * 49
+    assert out[6] == "WIDER FACE val AP at IoU 0.4 (the model zoo's eval.py, behind its published APs):"
     # Written boxes are x1..x2 inclusive: w = 21, so IoU with the 20-wide face is 441/484 >= 0.5.
     # Easy keeps faces 1 and 2, both found with the FP between them: 1/2 * 1 + 1/2 * 2/3 = 5/6;
     # hard keeps all 4 faces: 5/12 as in test_misses_and_interleaved_false_positive.
-    assert float(out[1].split(": ")[1]) == pytest.approx(5 / 6, abs=1e-12)
-    with open(os.path.join(pred_dir, "metrics.json")) as f:
+    assert float(out[2].split(": ")[1]) == pytest.approx(5 / 6, abs=1e-12)
+    # Nothing is written into the prediction tree: the official evaluation reads every entry there.
+    assert sorted(os.listdir(pred_dir)) == ["0--Parade"] and os.listdir(os.path.join(pred_dir, "0--Parade")) == ["img_0.txt"]
+    with open(os.path.join(pred_dir + "_eval", "metrics.json")) as f:
         metrics = json.load(f)
     assert metrics["easy"] == pytest.approx(5 / 6) and metrics["hard"] == pytest.approx(5 / 12)
-    assert metrics["iou_thresh"] == 0.5 and set(metrics) == {"easy", "medium", "hard", "iou_thresh"}
-    with open(os.path.join(pred_dir, "pr_curves.png"), "rb") as f:
+    assert metrics["iou_thresh"] == 0.5 and set(metrics) == {"easy", "medium", "hard", "iou_thresh", "iou_0.4"}
+    # at IoU 0.4 nothing changes here: every hit overlaps its face by more than 0.5
+    assert metrics["iou_0.4"] == {s: metrics[s] for s in ("easy", "medium", "hard")}
+    with open(os.path.join(pred_dir + "_eval", "pr_curves.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
     out_dir = str(tmp_path / "out")
@@ -411,3 +417,25 @@ def test_matches_literal_matlab_transcription(seed, iou):
         np.testing.assert_allclose(fast["curves"][s]["precision"], prec, atol=1e-12, equal_nan=True)
         np.testing.assert_allclose(fast["curves"][s]["recall"], rec, atol=1e-12)
     assert len({round(fast[s], 9) for s in SETTINGS}) == 3
+
+
+def test_both_protocols_are_reported_and_differ_where_they_should(tmp_path, capsys):
+    """A box overlapping its face by IoU 0.45 is a hit for the model zoo's 0.4, a miss for the official 0.5."""
+    gt_dir = tmp_path / "gt"
+    gt_dir.mkdir()
+    write_gt(gt_dir, [("0--Parade", "img_0", [[0, 0, 20, 20]])], {s: [[1]] for s in SETTINGS})
+    pred_dir = str(tmp_path / "pred")
+    # written as w = x2 - x1 + 1 = 20, h = 9, scored as corners (0, 0)-(20, 9) with the protocol's +1:
+    # overlap 21 x 10 = 210 of the face's 21 x 21 = 441, IoU 0.476
+    wf.write_predictions(pred_dir, "0--Parade", "img_0", [[0, 0, 19, 8, 0.9]])
+    from centerdet.cli import main
+
+    assert main(["eval", "--pred", pred_dir, "--gt", str(gt_dir)]) == 0  # the CenterFace seed's eval.py form
+    text = capsys.readouterr().out
+    assert text.count("Easy   Val AP:") == 2 and "at IoU 0.4 (the model zoo's eval.py" in text
+    with open(os.path.join(pred_dir + "_eval", "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["easy"] == 0.0 and metrics["iou_0.4"]["easy"] == pytest.approx(1.0)
+    assert wf.main(["--pred", pred_dir, "--gt", str(gt_dir), "--iou", "0.4", "--out", str(tmp_path / "o")]) == 0
+    with open(tmp_path / "o" / "metrics.json") as f:
+        assert json.load(f)["easy"] == pytest.approx(1.0)

@@ -150,6 +150,11 @@ def run(name: str, argv: Sequence[str], default_config: Optional[str] = None, do
         import importlib
 
         return importlib.import_module(OWN_PARSERS[name][0]).main(list(argv))
+    if name == "eval" and any(a == "--pred" or a.startswith("--pred=") for a in argv):
+        # the CenterFace model zoo's `python eval.py --pred DIR --gt DIR`: the WIDER FACE evaluation alone
+        from centerdet.evaluation.widerface import main as widerface_main
+
+        return widerface_main(list(argv))
     command = COMMANDS[name]
     if any(a in ("-h", "--help") for a in argv):
         print((doc or f"centerdet {name}: {command.summary}\n{command.usage}").strip())

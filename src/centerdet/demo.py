@@ -66,14 +66,14 @@ def main(argv=None):
     times["total_s"] = time.time() - t_all
 
     pictures = {"detections": result.picture, "loss_curve": os.path.join(cfg.save_checkpoint_path, "loss_curve.png")}
-    if os.path.isfile(os.path.join(result.out_dir, "pr_curves.png")):
-        pictures["pr_curves"] = os.path.join(result.out_dir, "pr_curves.png")
+    if os.path.isfile(os.path.join(result.report_dir, "pr_curves.png")):
+        pictures["pr_curves"] = os.path.join(result.report_dir, "pr_curves.png")
     summary = {"model": task.name, "checkpoint": ckpt, "metrics": result.metrics, "times": times, "pictures": pictures}
     write_json(os.path.join(out, "summary.json"), summary, indent=2)
     print(f"\ndemo finished in {times['total_s'] / 60:.1f} min: {task.demo.summary(result.metrics)}")
     for name, path in summary["pictures"].items():
         print(f"  {name}: {path}")
-    print(f"  metrics: {os.path.join(result.out_dir, 'metrics.json')}")
+    print(f"  metrics: {os.path.join(result.report_dir, 'metrics.json')}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from centerdet.fileio import ensure_writable_dir, write_text
 
 
 def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
-    """Returns the metrics dict (the task metric's keys); everything is written into ``out_dir``."""
+    """Returns the metrics dict (the task metric's keys). The results are written into ``out_dir``,
+    the metrics and the score log where the task's metric reports (``out_dir``, or beside it)."""
     from centerdet.engine.evaluator import run_inference
     from centerdet.inference import decode_heads, merge_scales
 
@@ -49,7 +50,7 @@ def postprocess(cfg, meta_dir, result_dir, out_dir, log=print):
         log(line)
 
     result = run_inference(cfg, detect=detect, log=both)
-    path = os.path.join(out_dir, task.score_log)
+    path = os.path.join(result.report_dir, task.score_log)
     write_text(path, "\n".join(lines) + "\n")
-    log(f"postprocess: {len(meta['images'])} inputs; results and metrics in {out_dir}, log {path}")
+    log(f"postprocess: {len(meta['images'])} inputs; results in {out_dir}, metrics and log in {result.report_dir}")
     return result.metrics

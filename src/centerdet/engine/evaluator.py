@@ -16,10 +16,12 @@ from centerdet.fileio import ensure_writable_dir
 
 @dataclasses.dataclass
 class EvalResult:
-    """What an evaluation leaves: the metrics (None when only predictions were written), the
-    folder holding every file it wrote, and its pictures (None when none were drawn)."""
+    """What an evaluation leaves: the metrics (None when only predictions were written), the folder
+    of the results, the folder of the metrics and pictures (the same one unless the metric keeps
+    its results folder clean: WIDER FACE's prediction tree), and the pictures' grid (or None)."""
     metrics: Optional[Dict[str, float]]
     out_dir: str
+    report_dir: str
     picture: Optional[str] = None
 
 
@@ -76,6 +78,7 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     metric = metric or tasks.of(cfg).metric(cfg, out_dir, log)
     images = metric.images()  # the annotations are read (and found fine) before anything is written
     ensure_writable_dir(out_dir, "save_result_dir")
+    report_dir = metric.report_dir or out_dir
     if detect is None:
         from centerdet.inference import Predictor
 
@@ -98,16 +101,16 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
             metric.update(image, dets)
             if cfg.visual_image and img is not None and len(pictures) < cfg.visual_max_images:
                 pic = draw_for_display(img, dets, metric.class_names, cfg.score_thresh, gt_boxes=image.gt_boxes)
-                save_image(os.path.join(out_dir, "visual", f"{image.name}.png"), pic)
+                save_image(os.path.join(report_dir, "visual", f"{image.name}.png"), pic)
                 pictures.append(pic)
         log_progress(stage, i + 1, len(images), start, log)
     if skipped:
         log(f"{stage}: {len(skipped)} unreadable images skipped (they count as missed detections)")
     picture = None
     if pictures:
-        picture = os.path.join(out_dir, "detections.png")
+        picture = os.path.join(report_dir, "detections.png")
         save_image(picture, make_grid(pictures, cols=min(4, len(pictures))))
     metrics = metric.compute(score)
-    return EvalResult(metrics, out_dir, picture)
+    return EvalResult(metrics, out_dir, report_dir, picture)
 
 

@@ -22,8 +22,14 @@ class EvalImage:
 
 
 class Metric:
-    """The interface the runner uses; see CocoMetric and WiderFaceMetric."""
+    """The interface the runner uses; see CocoMetric and WiderFaceMetric. ``report_dir``: where
+    metrics and pictures go (the results folder itself unless a metric needs it kept clean)."""
     class_names: Sequence[str] = ()
+    out_dir: Optional[str] = None
+
+    @property
+    def report_dir(self) -> Optional[str]:
+        return self.out_dir
 
     def images(self) -> List[EvalImage]:
         raise NotImplementedError

@@ -249,7 +249,7 @@ def ground_truth_dir(cfg):
 class WiderFaceMetric(Metric):
     """Easy / Medium / Hard AP of the WIDER FACE val images as the runner feeds it: the official
     prediction files ``out_dir/<event>/<image>.txt`` (and ``<image>_landmarks.txt`` with
-    write_landmarks), then metrics.json and pr_curves.png."""
+    write_landmarks), then metrics.json and pr_curves.png beside that tree (``report_dir``)."""
 
     class_names = ("face",)
 
@@ -280,6 +280,10 @@ class WiderFaceMetric(Metric):
         return [EvalImage([event, name], os.path.join(img_dir, rel), f"{event}_{name}", boxes.get(rel))
                 for event, name, rel in items]
 
+    @property
+    def report_dir(self):
+        return beside(self.out_dir) if self.out_dir else None
+
     def images(self):
         return list(self._images)
 
@@ -299,12 +303,34 @@ class WiderFaceMetric(Metric):
         gt = self.gt
         if self.cfg.eval_max_images > 0:
             gt = gt.subset({tuple(im.key) for im in self._images})
-        result = evaluate(read_predictions(self.out_dir, gt, self.log), gt, iou_thresh=self.cfg.eval_iou)
-        report(result, self.out_dir, self.out_dir, self.log)
-        return {s: float(np.nan_to_num(result[s])) for s in SETTINGS}
+        results = evaluate_protocols(read_predictions(self.out_dir, gt, self.log), gt, self.cfg.eval_iou)
+        report(results, self.out_dir, self.report_dir, self.log)
+        return {s: float(np.nan_to_num(results[0][s])) for s in SETTINGS}
 
 
 # ---------------------------------------------------------------- command line
+
+
+# Published CenterFace numbers (the model zoo's 92.2 / 91.5 / 78.2) come from its eval.py at IoU 0.4;
+# every evaluation reports that protocol beside the official one, labelled.
+PROTOCOLS = {0.5: "the official WIDER FACE protocol", 0.4: "the model zoo's eval.py, behind its published APs"}
+
+
+def protocol_ious(iou=0.5):
+    """``iou`` first, then each of the two protocols' thresholds that differs from it."""
+    return [float(iou)] + [t for t in PROTOCOLS if t != float(iou)]
+
+
+def beside(pred_dir):
+    """Where an evaluation of ``pred_dir`` writes metrics.json and pr_curves.png by default: next
+    to the prediction tree, never in it (the official evaluation takes every entry there as an
+    event)."""
+    return os.path.normpath(pred_dir) + "_eval"
+
+
+def evaluate_protocols(preds, gt, iou=0.5):
+    """evaluate() at each of protocol_ious(iou), the first being the one the metrics report."""
+    return [evaluate(preds, gt, iou_thresh=t) for t in protocol_ious(iou)]
 
 
 def format_results(result, pred_dir):
@@ -326,20 +352,29 @@ def build_parser():
     parser.add_argument("--pred", required=True, help="directory of <event>/<image>.txt predictions")
     parser.add_argument("--gt", required=True, help="directory of the official ground-truth .mat files")
     parser.add_argument("--iou", type=float, default=0.5,
-                        help="IoU threshold: 0.5 official, 0.4 as in the MindSpore CenterFace README")
+                        help="IoU threshold of the reported metrics: 0.5 official (default), 0.4 as the model "
+                             "zoo's eval.py; the other protocol is printed too")
     parser.add_argument("--out", default=None,
-                        help="where metrics.json and pr_curves.png go (default: the --pred directory)")
+                        help="where metrics.json and pr_curves.png go (default: beside --pred, as <pred>_eval)")
     return parser
 
 
-def report(result, pred_dir, out_dir, log=print):
-    """Print the seed's result block; write metrics.json and pr_curves.png into ``out_dir``."""
+def report(results, pred_dir, out_dir, log=print):
+    """Print the seed's result block of each result (evaluate_protocols), labelled with its IoU;
+    write metrics.json (the first result's APs, the others under "iou_<t>") and the first's
+    pr_curves.png into ``out_dir``."""
     from centerdet.visualize import plot_pr_curves
 
-    log(format_results(result, pred_dir))
+    for r in results:
+        name = PROTOCOLS.get(r["iou_thresh"], "a custom threshold")
+        log(f"WIDER FACE val AP at IoU {r['iou_thresh']:g} ({name}):")
+        log(format_results(r, pred_dir))
+    result = results[0]
+    metrics = {**{s: _json_float(result[s]) for s in SETTINGS}, "iou_thresh": result["iou_thresh"]}
+    for r in results[1:]:
+        metrics[f"iou_{r['iou_thresh']:g}"] = {s: _json_float(r[s]) for s in SETTINGS}
     metrics_path = os.path.join(out_dir, "metrics.json")
-    write_json(metrics_path, {**{s: _json_float(result[s]) for s in SETTINGS},
-                              "iou_thresh": result["iou_thresh"]}, indent=2)
+    write_json(metrics_path, metrics, indent=2)
     curves = {s.capitalize(): (result["curves"][s]["recall"], result["curves"][s]["precision"],
                                np.nan_to_num(result[s])) for s in SETTINGS}
     png_path = os.path.join(out_dir, "pr_curves.png")
@@ -355,8 +390,8 @@ def main(argv=None):
     if not 0 < args.iou <= 1:
         raise CenterDetError(f"--iou must be in (0, 1], got {args.iou}")
     gt = load_ground_truth(args.gt)
-    result = evaluate(read_predictions(args.pred, gt), gt, iou_thresh=args.iou)
-    report(result, args.pred, args.out or args.pred)
+    results = evaluate_protocols(read_predictions(args.pred, gt), gt, args.iou)
+    report(results, args.pred, args.out or beside(args.pred))
     return 0
 
 
