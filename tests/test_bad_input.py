@@ -621,8 +621,9 @@ def test_test_cli_zero_byte_val_json_and_wrong_yaml_type(face_data, tmp_path):
     root = copy_of(face_data, tmp_path)
     val = root / "annotations" / "val.json"
     val.write_bytes(b"")
-    args = ["--config", CENTERFACE_CFG, "--data_dir", root, "--save_dir", tmp_path / "results",
-            "--load_checkpoint_path", tmp_path / "model.ckpt"]
+    # test.py's --data_dir is the image folder, as the model zoo's; the json is named by its own key
+    args = ["--config", CENTERFACE_CFG, "--data_dir", root / "images" / "val" / "images", "--val_ann_file", val,
+            "--save_dir", tmp_path / "results", "--load_checkpoint_path", tmp_path / "model.ckpt"]
     one_line_error(run_cli("test.py", args, tmp_path), val, "empty (0 bytes)")
     assert not (tmp_path / "results").exists()
     cfg = tmp_path / "scalar.yaml"

@@ -58,7 +58,7 @@ def _prediction_files(pred_dir):
 def test_test_py_with_model_zoo_flags_writes_official_files(trained, faces, tmp_path):
     work, _ = trained
     proc = run("test.py", ["--config", CFG, "--input_res_test", "[96, 96]", "--head_conv", "24",
-                           "--data_dir", str(faces), "--test_model", str(work / "ckpt"),
+                           "--data_dir", str(faces / "images" / "val" / "images"), "--test_model", str(work / "ckpt"),
                            "--ckpt_name", "centerface-2_4.ckpt", "--save_dir", str(tmp_path / "out"),
                            "--ground_truth_mat", str(faces / "ground_truth" / "wider_face_val.mat"),
                            "--write_landmarks", "true"], tmp_path)
@@ -110,3 +110,34 @@ def test_shell_scripts_train_test_eval(faces, tmp_path):
     assert "Easy   Val AP:" in out and len(_prediction_files(tmp_path / "save" / "1")) == 6
     out = sh("eval_all.sh", str(faces / "ground_truth"), str(tmp_path / "save"))
     assert out.count("Medium Val AP:") == 2  # one epoch folder, IoU 0.5 and 0.4
+
+
+def test_model_zoo_select_best_loop(faces, tmp_path):
+    """The CenterFace seed's loop on 3 short epochs: train with the WIDER FACE recipe (a checkpoint
+    per epoch, named 0-<epoch>_<step>.ckpt) -> test_distribute.sh over the epochs -> eval_all.sh,
+    which scores each epoch and names the best."""
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE_TARGET": "CPU"}
+
+    def sh(name, *args):
+        proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", name), *map(str, args)], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc.stdout
+
+    small = ["--input_res_train", "[64, 64]", "--input_res_test", "[96, 96]", "--head_conv", "24",
+             "--num_parallel_workers", "1", "--mindrecord_shards", "1", "--anchor_sampling", "false"]
+    sh("train_standalone.sh", "0", "", faces, "annotations/train.json", "images/train/images", *small,
+       "--per_batch_size", "4", "--max_epoch", "3", "--lr", "1e-3", "--mindrecord_dir", tmp_path / "mr",
+       "--ckpt_path", tmp_path / "model")
+    assert sorted(n for n in os.listdir(tmp_path / "model") if n.endswith(".ckpt")) == ["0-1_3.ckpt", "0-2_6.ckpt",
+                                                                                        "0-3_9.ckpt"]
+    (tmp_path / "save").mkdir()
+    out = sh("test_distribute.sh", "CPU", tmp_path / "model", faces / "images" / "val" / "images",
+             faces / "ground_truth" / "wider_face_val.mat", tmp_path / "save", "1", "3", "0", "2",
+             "--input_res_test", "[96, 96]", "--head_conv", "24")
+    assert "test done" in out and sorted(os.listdir(tmp_path / "save")) == ["1", "2", "3"]
+    out = sh("eval_all.sh", faces / "ground_truth", tmp_path / "save")
+    assert out.count("Easy   Val AP:") == 6  # three epochs, two IoU protocols each
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("best epoch: ") and int(last.split(": ")[1]) in (1, 2, 3)
+    assert "best by Hard AP (IoU 0.5): epoch" in out

@@ -81,5 +81,49 @@ def test_centerface_flags_are_not_centernet_keys():
     with pytest.raises(CenterDetError, match="unknown config key 'save_dir'"):
         load_config(None, {"save_dir": "x"}, model="centernet")
     assert load_config(None, {"save_dir": "x"}, model="centerface").save_result_dir == "x"
-    cfg = load_config(None, {"test_model": "m", "ckpt_name": "c.ckpt"}, model="centerface")
-    assert cfg.load_checkpoint_path == os.path.join("m", "c.ckpt")
+
+
+def test_centerface_train_py_flags_keep_the_model_zoos_meaning():
+    zoo = {"lr": "0.002", "per_batch_size": "4", "is_distributed": "0", "max_epoch": "12", "warmup_epochs": "1",
+           "lr_scheduler": "cosine_annealing", "t_max": "10", "lr_epochs": "8,10", "lr_gamma": "0.5",
+           "weight_decay": "0.001", "loss_scale": "512", "annot_path": "a.json", "img_dir": "imgs",
+           "resume": "start.ckpt", "ckpt_interval": "0", "optimizer": "adam", "eta_min": "1e-6"}
+    cfg = load_config("centerface_mbv2_8xb8-140e_widerface", zoo)
+    assert (cfg.learning_rate, cfg.batch_size, cfg.distribute, cfg.epoch_size) == (0.002, 4, False, 12)
+    assert (cfg.lr_schedule, cfg.t_max, cfg.warmup_epochs, cfg.end_learning_rate) == ("CosineAnnealing", 10, 1.0, 1e-6)
+    assert (cfg.multi_epochs, cfg.factor, cfg.weight_decay, cfg.loss_scale_value) == ([8, 10], 2.0, 0.001, 512.0)
+    assert (cfg.train_ann_file, cfg.train_img_dir, cfg.load_checkpoint_path, cfg.resume) == ("a.json", "imgs",
+                                                                                             "start.ckpt", False)
+    assert (cfg.save_checkpoint_epochs, cfg.optimizer) == (1, "Adam")
+    for flag, value, words in (("lr_gamma", "2", "expected a factor in (0, 1]"),
+                               ("lr_scheduler", "step", "expected one of ['cosine_annealing', 'exponential'"),
+                               ("lr_epochs", "ninety", "expected comma-separated epochs")):
+        with pytest.raises(CenterDetError, match=re.escape(f"--{flag} {value!r}: {words}")):
+            load_config(None, {flag: value}, model="centerface")
+
+
+def test_test_command_takes_the_model_zoos_test_py_flags(tmp_path):
+    """test.py: --data_dir is the image folder, --test_model/--ckpt_name the checkpoint, and
+    --start/--end/--rank/--device_num/--steps_per_epoch the epochs of a run this rank tests."""
+    from centerdet.cli import COMMANDS, parse
+
+    cfg, paths = parse(COMMANDS["test"], ["--data_dir", "v/images", "--test_model", "m", "--ckpt_name", "c.ckpt",
+                                          "--start", "1", "--end", "2", "--rank", "1", "--device_num", "4",
+                                          "--steps_per_epoch", "198", "--is_distributed", "0"])
+    assert (cfg.model, cfg.data_dir, cfg.val_img_dir, cfg.device_num, cfg.checkpoint_prefix) == (
+        "centerface", "", "v/images", 4, "0")
+    assert paths == {"test_model": "m", "ckpt_name": "c.ckpt", "start": "1", "end": "2", "rank": "1",
+                     "steps_per_epoch": "198"}
+    with pytest.raises(CenterDetError, match="give --data_dir or --val_img_dir, not both"):
+        parse(COMMANDS["test"], ["--data_dir", "a", "--val_img_dir", "b"])
+    # rank 1 of 4 tests epochs loop * 4 + 2: 6 and 10 for loops 1..2 (the one present is run, the other skipped)
+    import centerdet.engine.evaluator as evaluator
+
+    (tmp_path / "0-6_1188.ckpt").write_bytes(b"")
+    seen = []
+    real, evaluator.run_inference = evaluator.run_inference, lambda c, score: seen.append((c.load_checkpoint_path, score))
+    try:
+        COMMANDS["test"].run(cfg, {**paths, "test_model": str(tmp_path)})
+    finally:
+        evaluator.run_inference = real
+    assert seen == [(str(tmp_path / "0-6_1188.ckpt"), False)]

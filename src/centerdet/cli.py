@@ -47,18 +47,28 @@ class Command:
     paths: Tuple[str, ...] = ()
     optional_paths: Dict[str, str] = dataclasses.field(default_factory=dict)
     model: Optional[str] = None      # the task when neither the flags nor the recipe name one
+    recipe: Optional[str] = None     # the recipe when --config names none (and no default file is given)
     usage: str = ""
+    # flags that mean something else for this command (the model zoo's test.py: --data_dir is the
+    # image folder); the key they replace is emptied
+    aliases: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def parse(command: Command, argv: Sequence[str], default_config: Optional[str] = None):
     """(config, {path flag: value}) from ``argv``."""
     values, config_path = parse_overrides(list(argv))
+    for flag, key in command.aliases.items():
+        if flag in values:
+            if key in values:
+                raise CenterDetError(f"give --{flag} or --{key}, not both: for this command --{flag} is the {key}")
+            values[key] = values.pop(flag)
+            values[flag] = ""
     paths = {k: values.pop(k, d) for k, d in command.optional_paths.items()}
     for key in command.paths:
         if key not in values:
             raise CenterDetError(f"missing --{key}")
         paths[key] = values.pop(key)
-    return load_config(config_path or default_config, values, model=command.model), paths
+    return load_config(config_path or default_config or command.recipe, values, model=command.model), paths
 
 
 def _train(cfg, paths):
@@ -74,9 +84,42 @@ def _eval(cfg, paths):
 
 
 def _test(cfg, paths):
+    """One checkpoint (--load_checkpoint_path, or the model zoo's --test_model DIR --ckpt_name NAME),
+    or with --start/--end those of a run: this rank's epochs loop·device_num + rank + 1, loop from
+    start to end, named <prefix>-<epoch>_<epoch·steps_per_epoch>.ckpt in --test_model (missing ones
+    are skipped, as the model zoo's test.py does)."""
+    import dataclasses as dc
+    import os
+
+    from centerdet.engine.build import checkpoint_prefix
     from centerdet.engine.evaluator import run_inference
 
-    run_inference(cfg, score=False)
+    model_dir, name = paths["test_model"], paths["ckpt_name"]
+    if paths["start"] is None and paths["end"] is None:
+        if model_dir or name:
+            cfg = dc.replace(cfg, load_checkpoint_path=os.path.join(model_dir or ".", name or ""))
+        run_inference(cfg, score=False)
+        return
+    steps = _int_flag(paths, "steps_per_epoch")
+    start, end, rank = _int_flag(paths, "start"), _int_flag(paths, "end"), _int_flag(paths, "rank")
+    if not model_dir:
+        raise CenterDetError("--start/--end test the checkpoints of a run: give its folder with --test_model")
+    for loop in range(start, end + 1):
+        epoch = loop * cfg.device_num + rank + 1
+        path = os.path.join(model_dir, f"{checkpoint_prefix(cfg)}-{epoch}_{epoch * steps}.ckpt")
+        if not os.path.isfile(path):
+            print(f"test: no checkpoint {path}; skipped")
+            continue
+        run_inference(dc.replace(cfg, load_checkpoint_path=path), score=False)
+
+
+def _int_flag(paths, key):
+    value = paths[key]
+    if value is None:
+        raise CenterDetError(f"--{key} is needed with --start/--end (the checkpoint names hold epoch × steps_per_epoch)")
+    if not str(value).lstrip("-").isdigit():
+        raise CenterDetError(f"--{key} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def _export(cfg, paths):
@@ -120,7 +163,9 @@ COMMANDS = {
     "train": Command(_train, "train a detector (MindRecord conversion on first use; --resume true continues)"),
     "eval": Command(_eval, "run a checkpoint on the val (or test) split and score it"),
     "test": Command(_test, "write a checkpoint's predictions for the val images (CenterFace's test.py)",
-                    model="centerface"),
+                    recipe="centerface_mbv2_8xb8-140e_widerface", aliases={"data_dir": "val_img_dir"},
+                    optional_paths={"test_model": None, "ckpt_name": None, "start": None, "end": None, "rank": "0",
+                                    "steps_per_epoch": None}),
     "export": Command(_export, "export a checkpoint to MINDIR, AIR or ONNX"),
     "preprocess": Command(_preprocess, "write fixed-shape network inputs for batch inference",
                           paths=("output_path",)),

@@ -99,14 +99,16 @@ class CommonConfig:
     train_steps: int = -1
     optimizer: str = field("Adam", ("Adam",))
     weight_decay: float = 0.0
-    lr_schedule: str = field("MultiDecay", ("MultiDecay", "PolyDecay"))
+    lr_schedule: str = field("MultiDecay", ("MultiDecay", "PolyDecay", "CosineAnnealing", "Exponential"))
     learning_rate: float = 4.8e-4
-    end_learning_rate: float = 5e-7
+    end_learning_rate: float = 5e-7   # PolyDecay's and CosineAnnealing's last value
     power: float = 5.0
     eps: float = 1e-7
     warmup_steps: int = 2000
+    warmup_epochs: float = 0.0        # more warm-up, in epochs (the CenterFace model zoo's flag)
     multi_epochs: List[int] = field([290, 320])
-    factor: float = 10.0
+    factor: float = 10.0              # MultiDecay: ÷ at each of multi_epochs; Exponential: ÷ every epoch
+    t_max: int = 0                    # CosineAnnealing's period in epochs; 0: epoch_size
     enable_lossscale: bool = True
     loss_scale_mode: str = field("dynamic", ("dynamic", "static"))
     loss_scale_value: float = 1024.0
@@ -116,7 +118,9 @@ class CommonConfig:
     # checkpoints and logging
     save_checkpoint_path: str = "./ckpt"
     save_checkpoint_steps: int = 1000
+    save_checkpoint_epochs: int = 0   # > 0: save at the end of every N epochs instead of every save_checkpoint_steps
     save_checkpoint_num: int = 5
+    checkpoint_prefix: str = ""       # checkpoints are <prefix>-<epoch>_<step>.ckpt; empty: the model name
     enable_save_ckpt: bool = True
     load_checkpoint_path: str = ""
     pretrained_backbone: str = ""   # ImageNet backbone weights (torchvision names, centerdet.convert)
@@ -240,9 +244,15 @@ def _validate(cfg):
         if len(res) != 2 or min(res) <= 0 or any(r % multiple for r in res):
             raise CenterDetError(f"config key '{key}' must be [height, width], both positive multiples of "
                                  f"{multiple}, got {res}")
-    for key in ("batch_size", "num_classes", "max_objs", "K", "down_ratio", "save_checkpoint_num"):
+    for key in ("batch_size", "num_classes", "max_objs", "K", "down_ratio", "save_checkpoint_num", "factor",
+                "save_checkpoint_steps"):
         if getattr(cfg, key) <= 0:
             raise CenterDetError(f"config key '{key}' must be positive, got {getattr(cfg, key)}")
+    for key in ("warmup_steps", "warmup_epochs", "t_max", "save_checkpoint_epochs"):
+        if getattr(cfg, key) < 0:
+            raise CenterDetError(f"config key '{key}' must not be negative, got {getattr(cfg, key)}")
+    if "-" in cfg.checkpoint_prefix or "/" in cfg.checkpoint_prefix:
+        raise CenterDetError(f"config key 'checkpoint_prefix' must not hold '-' or '/', got {cfg.checkpoint_prefix!r}")
     if len(cfg.mean) != 3 or len(cfg.std) != 3 or min(cfg.std) <= 0:
         raise CenterDetError("config keys 'mean' and 'std' must each hold 3 numbers (std > 0)")
     for key in ("multi_scales", "crop_scales", "crop_border"):

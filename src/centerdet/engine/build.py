@@ -45,6 +45,18 @@ class Run:
     def epochs(self) -> int:
         return math.ceil(self.total / self.steps_per_epoch)
 
+    @property
+    def save_every(self) -> int:
+        """Steps between checkpoints: whole epochs with save_checkpoint_epochs, else save_checkpoint_steps."""
+        epochs = self.cfg.save_checkpoint_epochs
+        return epochs * self.steps_per_epoch if epochs else self.cfg.save_checkpoint_steps
+
+
+def checkpoint_prefix(cfg) -> str:
+    """The name checkpoints start with: checkpoint_prefix (the model zoo's CenterFace writes "0"),
+    else the model name."""
+    return cfg.checkpoint_prefix or cfg.model
+
 
 def prepare_mindrecord(cfg, log=print, rank=0, poll_seconds=2.0):
     """Return the MindRecord files for training, converting the train split on first use. In a
@@ -146,7 +158,7 @@ def _build_step(cfg, net, lr):
 
 
 def _checkpoints(cfg, step_cell, is_main, log):
-    ckpts = CheckpointManager(cfg.save_checkpoint_path, cfg.model, cfg.save_checkpoint_num)
+    ckpts = CheckpointManager(cfg.save_checkpoint_path, checkpoint_prefix(cfg), cfg.save_checkpoint_num)
     if is_main and cfg.enable_save_ckpt:
         # Kept checkpoints + the one being written, each holding weights and Adam's two moments.
         size = sum(p.size * p.itemsize for p in step_cell.get_parameters())

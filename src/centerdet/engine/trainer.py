@@ -86,7 +86,7 @@ def fit(run: Run):
         if window and (step % cfg.log_interval == 0 or step == run.total):
             _log_window(run, step, epoch, window, window_start, scale_v, progress)
             window, window_start = [], time.time()
-        if run.is_main and cfg.enable_save_ckpt and (step % cfg.save_checkpoint_steps == 0 or step == run.total):
+        if run.is_main and cfg.enable_save_ckpt and (step % run.save_every == 0 or step == run.total):
             last_good = run.ckpts.save(run.step_cell, step, epoch + 1)
             run.history.save(curve_png)
         if step >= run.total:

@@ -55,8 +55,10 @@ class Task:
     """Base of every task; subclasses set the class attributes and implement the methods that raise."""
     name: str = ""
     schema: type = None
-    # Model-zoo flag names of this task's scripts → config keys (the command line maps them).
+    # Model-zoo flag names of this task's scripts → config keys (the command line maps them), and
+    # flags whose values need translating: flag → fn(text) → {config key: text}.
     aliases: Dict[str, str] = {}
+    converters: Dict[str, Callable[[str], Dict[str, str]]] = {}
     # Keypoints per object read from the annotations (0: boxes only); their order after a
     # horizontal flip (left and right points swap slots).
     num_keypoints: int = 0
@@ -71,7 +73,13 @@ class Task:
 
     def flags(self, values: Dict[str, str]) -> Dict[str, str]:
         """Command-line values with this task's model-zoo flag names turned into config keys."""
-        return {self.aliases.get(k, k): v for k, v in values.items()}
+        out = {}
+        for key, value in values.items():
+            if key in self.converters:
+                out.update(self.converters[key](value))
+            else:
+                out[self.aliases.get(key, key)] = value
+        return out
 
     def validate(self, cfg) -> None:
         """Checks across keys beyond the schema's types and choices; raise CenterDetError."""

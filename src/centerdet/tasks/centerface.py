@@ -2,7 +2,6 @@
 1×1 heads hm, wh, reg, lm; Easy / Medium / Hard AP)."""
 import dataclasses
 import math
-import os
 from typing import Dict, List
 
 import numpy as np
@@ -108,6 +107,73 @@ def decode_centerface(heat, wh, reg, lm, k=200, landmark_origin="center") -> np.
     return dets.astype(np.float32)
 
 
+# ---------------------------------------------------------------- the model zoo's flags
+
+ZOO_ALIASES = {"lr": "learning_rate", "per_batch_size": "batch_size", "max_epoch": "epoch_size",
+               "loss_scale": "loss_scale_value", "annot_path": "train_ann_file", "img_dir": "train_img_dir",
+               "ckpt_path": "save_checkpoint_path", "eta_min": "end_learning_rate", "save_dir": "save_result_dir",
+               "ground_truth_mat": "ground_truth_dir"}
+ZOO_SCHEDULES = {"multistep": "MultiDecay", "cosine_annealing": "CosineAnnealing", "exponential": "Exponential"}
+
+
+def _zoo_error(flag, value, expected):
+    return CenterDetError(f"--{flag} {value!r}: expected {expected} (the model zoo's meaning)")
+
+
+def _switch(key):
+    """The zoo's 0 / 1 switches; true / false work as well."""
+    return lambda value: {key: {"0": "false", "1": "true"}.get(value.strip(), value)}
+
+
+def _lr_scheduler(value):
+    if value not in ZOO_SCHEDULES and value not in ZOO_SCHEDULES.values():
+        raise _zoo_error("lr_scheduler", value, f"one of {sorted(ZOO_SCHEDULES)}")
+    return {"lr_schedule": ZOO_SCHEDULES.get(value, value)}
+
+
+def _lr_epochs(value):
+    """'90,120' → multi_epochs [90, 120]."""
+    parts = [p.strip() for p in value.strip("[]").split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise _zoo_error("lr_epochs", value, "comma-separated epochs such as 90,120")
+    return {"multi_epochs": "[" + ", ".join(parts) + "]"}
+
+
+def _lr_gamma(value):
+    """The zoo multiplies by gamma where we divide by factor."""
+    try:
+        gamma = float(value)
+    except ValueError:
+        gamma = -1.0
+    if not 0 < gamma <= 1:
+        raise _zoo_error("lr_gamma", value, "a factor in (0, 1]")
+    return {"factor": repr(1.0 / gamma)}
+
+
+def _resume(value):
+    """The zoo's --resume is a checkpoint to start from; true / false are ours (continue a run)."""
+    if value.strip().lower() in ("true", "false", ""):
+        return {"resume": value.strip().lower() or "false"}
+    return {"load_checkpoint_path": value}
+
+
+def _ckpt_interval(value):
+    """The zoo saves every ckpt_interval steps, 0 meaning once per epoch."""
+    if not value.strip().isdigit():
+        raise _zoo_error("ckpt_interval", value, "a number of steps (0: every epoch)")
+    steps = int(value)
+    return {"save_checkpoint_steps": value, "save_checkpoint_epochs": "0"} if steps else {"save_checkpoint_epochs": "1"}
+
+
+def _optimizer(value):
+    return {"optimizer": "Adam" if value.lower() == "adam" else value}
+
+
+ZOO_CONVERTERS = {"is_distributed": _switch("distribute"), "need_profiler": _switch("need_profiler"),
+                  "lr_scheduler": _lr_scheduler, "lr_epochs": _lr_epochs, "lr_gamma": _lr_gamma,
+                  "resume": _resume, "ckpt_interval": _ckpt_interval, "optimizer": _optimizer}
+
+
 def _generate_faces(data_dir, n_train, n_val, seed):
     from centerdet.data.synthetic import FaceSceneOptions, generate_widerface
 
@@ -118,21 +184,14 @@ def _generate_faces(data_dir, n_train, n_val, seed):
 class CenterFaceTask(Task):
     name = "centerface"
     schema = CenterFaceConfig
-    aliases = {"save_dir": "save_result_dir", "ground_truth_mat": "ground_truth_dir"}
+    aliases = ZOO_ALIASES
+    converters = ZOO_CONVERTERS
     num_keypoints = 5
     keypoint_flip = LANDMARK_FLIP
     train_on_crowd = False
     score_log = "ap.log"
     demo = DemoSpec("centerface_mbv2_1xb16-20e_synthetic", _generate_faces, 800,
                     lambda m: f"Easy AP {m['easy']:.3f}, Medium AP {m['medium']:.3f}, Hard AP {m['hard']:.3f}")
-
-    def flags(self, values):
-        """+ test.py's --test_model DIR --ckpt_name NAME: the checkpoint DIR/NAME."""
-        values = super().flags(values)
-        model_dir, ckpt_name = values.pop("test_model", None), values.pop("ckpt_name", None)
-        if model_dir or ckpt_name:
-            values["load_checkpoint_path"] = os.path.join(model_dir or ".", ckpt_name or "")
-        return values
 
     def validate(self, cfg):
         if cfg.num_classes != 1:
