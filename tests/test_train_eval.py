@@ -30,6 +30,10 @@ def test_train_writes_checkpoints_history_and_curve(trained):
     work, _, proc = trained
     assert "converting" in proc.stdout and "mindrecord: wrote 12 images" in proc.stdout
     assert "step 4/4" in proc.stdout and "ETA" in proc.stdout
+    # the lines the model zoo's READMEs grep for: `grep "epoch"` (CenterNet), `grep "loss:"` (CenterFace)
+    epoch_lines = [line for line in proc.stdout.splitlines() if line.startswith("epoch: ")]
+    assert [line.split(",")[0] for line in epoch_lines] == ["epoch: 1", "epoch: 2"]
+    assert all("loss: " in line and "per step time: " in line for line in epoch_lines)
     names = sorted(os.listdir(work / "ckpt"))
     assert [n for n in names if n.endswith(".ckpt")] == ["centernet-1_2.ckpt", "centernet-2_4.ckpt"]
     history = json.loads((work / "ckpt" / "history.json").read_text())

@@ -28,11 +28,18 @@ def _log_window(run, step, epoch, window, window_start, scale_v, progress):
     mean = np.mean(window, 0)
     speed = len(window) * run.cfg.batch_size * run.group / max(time.time() - window_start, 1e-9)
     parts_text = " ".join(f"{n} {v:.4f}" for n, v in zip(run.parts, mean[1:]))
-    run.log(f"epoch {epoch + 1}/{run.epochs} step {step}/{run.total} loss {mean[0]:.4f} ({parts_text}) "
+    run.log(f"epoch {epoch + 1}/{run.epochs} step {step}/{run.total} loss: {mean[0]:.4f} ({parts_text}) "
             f"lr {run.lr[step - 1]:.2e} scale {float(scale_v.asnumpy()):g} | {speed:.1f} img/s | "
             f"elapsed {fmt_duration(progress.elapsed())} ETA {fmt_duration(progress.eta(step))}")
     if run.history is not None:
         run.history.add(step, mean)
+
+
+def _log_epoch(run, epoch, losses, seconds, steps):
+    """The line a model-zoo user greps for (`grep "epoch"`, `grep "loss:"`): one per finished epoch."""
+    mean = float(np.mean(losses)) if losses else float("nan")
+    run.log(f"epoch: {epoch}, loss: {mean:.6f}, {steps * run.cfg.batch_size * run.group / max(seconds, 1e-9):.2f} "
+            f"img/s, epoch time: {1000 * seconds:.3f} ms, per step time: {1000 * seconds / max(steps, 1):.3f} ms")
 
 
 def fit(run: Run):
@@ -60,6 +67,7 @@ def fit(run: Run):
     step, bad_streak, skipped_total = run.start, 0, 0
     last_good = run.ckpts.latest()
     window, window_start = [], time.time()
+    epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
     # One flat stream of batches; a resumed run simply draws the steps it still owes.
     repeats = math.ceil((run.total - run.start) / run.steps_per_epoch)
     iterator = run.dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
@@ -83,9 +91,14 @@ def fit(run: Run):
         else:
             bad_streak = 0
             window.append([loss_f, *parts.asnumpy().tolist()])
+            epoch_losses.append(loss_f)
+        epoch_steps += 1
         if window and (step % cfg.log_interval == 0 or step == run.total):
             _log_window(run, step, epoch, window, window_start, scale_v, progress)
             window, window_start = [], time.time()
+        if step % run.steps_per_epoch == 0 or step == run.total:
+            _log_epoch(run, epoch + 1, epoch_losses, time.time() - epoch_start, epoch_steps)
+            epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
         if run.is_main and cfg.enable_save_ckpt and (step % run.save_every == 0 or step == run.total):
             last_good = run.ckpts.save(run.step_cell, step, epoch + 1)
             run.history.save(curve_png)
