@@ -9,7 +9,7 @@ tensors and printed as the flags to evaluate with.
 """
 import numpy as np
 
-from centerdet.convert.common import COUNTER, bn_renamer, check_against, report, write_converted
+from centerdet.convert.common import COUNTER, bn_renamer, finish
 from centerdet.convert.pth import read_pth, state_dict_of
 from centerdet.errors import CenterDetError
 
@@ -64,9 +64,6 @@ def convert_ctdet(src, out, log=print):
     settings = infer_settings(state, src)
     net = build_model(load_config(None, settings))
     converted, skipped = map_ctdet(state)
-    check_against(converted, {p.name: tuple(p.shape) for p in net.get_parameters()}, src,
-                  f"our CenterNet ({settings['backbone']}, use_dcn {settings['use_dcn']})")
-    write_converted(converted, out)
-    report(log, src, out, len(converted), skipped, [])
-    log("convert: evaluate it with " + " ".join(f"--{k} {v}" for k, v in settings.items()))
+    finish(converted, net, src, out, f"our CenterNet ({settings['backbone']}, use_dcn {settings['use_dcn']})", skipped,
+           settings, log)
     return settings

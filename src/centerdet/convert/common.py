@@ -41,6 +41,15 @@ def write_converted(converted, out, prefix=""):
     write_checkpoint([{"name": prefix + name, "data": Tensor(value)} for name, (_, value) in converted.items()], out)
 
 
+def finish(converted, net, src, out, what, skipped, settings, log):
+    """Check ``converted`` against ``net`` (described as ``what``), write it to ``out``, print the
+    key report and the flags that rebuild the network (``settings``)."""
+    check_against(converted, {p.name: tuple(p.shape) for p in net.get_parameters()}, src, what)
+    write_converted(converted, out)
+    report(log, src, out, len(converted), skipped, [])
+    log("convert: evaluate it with " + " ".join(f"--{k} {v}" for k, v in settings.items()))
+
+
 def report(log, src, out, n_converted, skipped, missing):
     """The key report every converter prints: converted, skipped with reasons, missing."""
     log(f"convert: {src} -> {out}: {n_converted} tensors converted, {len(skipped)} skipped, {len(missing)} missing")

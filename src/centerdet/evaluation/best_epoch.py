@@ -41,14 +41,18 @@ def best(scores):
     return out
 
 
+OPTIONS = (("--gt", {"required": True, "help": "directory of the official ground-truth .mat files"}),
+           ("--root", {"required": True, "help": "folder of the epoch folders (test.py's --save_dir)"}),
+           ("--start", {"type": int, "help": "first epoch to score"}),
+           ("--end", {"type": int, "help": "last epoch to score"}),
+           ("--iou", {"type": float, "default": 0.5, "help": "IoU of the APs the choice uses (0.5 official)"}))
+
+
 @cli_main
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m centerdet.evaluation.best_epoch", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--gt", required=True, help="directory of the official ground-truth .mat files")
-    parser.add_argument("--root", required=True, help="folder of the epoch folders (test.py's --save_dir)")
-    parser.add_argument("--start", type=int, default=None, help="first epoch to score")
-    parser.add_argument("--end", type=int, default=None, help="last epoch to score")
-    parser.add_argument("--iou", type=float, default=0.5, help="IoU of the APs the choice uses (0.5 official)")
+    for flag, options in OPTIONS:
+        parser.add_argument(flag, **options)
     args = parser.parse_args(argv)
     gt = load_ground_truth(args.gt)
     scores = []

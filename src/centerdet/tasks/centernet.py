@@ -14,8 +14,9 @@ class CenterNetConfig(CommonConfig):
     """The model zoo's CenterNet-R50 COCO recipe (8 devices × batch 32, Adam 4.8e-4, 330 epochs)."""
     backbone: str = field("resnet50", ("resnet18", "resnet34", "resnet50", "resnet101"))
     # deconv: the reference neck (stride-32 map, three (DCN) conv + up-conv stages, no skips);
+    # upconv: three up-conv stages alone (CenterNet's msra_resnet, the MindSpore model zoo's R50);
     # ida: skip-connected neck over layer1..4 (CenterFace's topology), neck_width channels.
-    neck: str = field("deconv", ("deconv", "ida"))
+    neck: str = field("deconv", ("deconv", "upconv", "ida"))
     neck_width: int = 64
     use_dcn: bool = True
     # With cpu_kernels mindspore: train the DCNs by grid sampling + 1×1 conv instead of the fused
@@ -71,16 +72,21 @@ class CenterNetTask(Task):
     def describe(self, cfg):
         if cfg.neck == "deconv":
             return f"{cfg.backbone} + deconv neck (dcn={cfg.use_dcn})"
+        if cfg.neck == "upconv":
+            return f"{cfg.backbone} + up-conv neck"
         return f"{cfg.backbone} + ida neck (width {cfg.neck_width})"
 
     def build_backbone_neck(self, cfg):
         from centerdet.models.backbones import resnet
-        from centerdet.models.necks import DeconvNeck, IdaUpNeck
+        from centerdet.models.necks import DeconvNeck, IdaUpNeck, UpconvNeck
 
         if cfg.neck == "deconv":
             backbone = resnet(cfg.backbone)
             return backbone, DeconvNeck(backbone.out_channels, cfg.deconv_channels, use_dcn=cfg.use_dcn,
                                         dcn_train_sampling=cfg.dcn_train_sampling)
+        if cfg.neck == "upconv":
+            backbone = resnet(cfg.backbone)
+            return backbone, UpconvNeck(backbone.out_channels, cfg.deconv_channels)
         backbone = resnet(cfg.backbone, all_levels=True)
         return backbone, IdaUpNeck(backbone.out_channels, cfg.neck_width)
 

@@ -1,7 +1,10 @@
-"""CenterNet's upsampling neck: three × [3×3 (deformable) conv → BN → ReLU → 4×4/2 up-conv → BN → ReLU].
+"""CenterNet's upsampling necks, the cells in one SequentialCell ``deconv_layers`` whose indices
+match the checkpoints of the code each comes from:
 
-The cells sit in one SequentialCell ``deconv_layers`` whose indices match CenterNet's ``resdcn``
-checkpoints (conv at 0/6/12, BN 1/7/13, up-conv 3/9/15, BN 4/10/16).
+- ``DeconvNeck``: three × [3×3 (deformable) conv → BN → ReLU → 4×4/2 up-conv → BN → ReLU], as
+  CenterNet's ``resdcn`` models (conv at 0/6/12, BN 1/7/13, up-conv 3/9/15, BN 4/10/16);
+- ``UpconvNeck``: three × [4×4/2 up-conv → BN → ReLU], CenterNet's plain ``msra_resnet`` upsampling,
+  which the MindSpore model zoo's CenterNet-R50 uses (up-conv at 0/3/6, BN 1/4/7).
 """
 import numpy as np
 from mindspore import Tensor, nn
@@ -48,6 +51,23 @@ class DeconvNeck(nn.Cell):
             # keep the reference layout's names (deconv_layers.<6i + 0, 1, 3, 4>).
             cells += [conv, BatchNorm2d(c, momentum=0.9, activation="relu"), nn.Identity(),
                       bilinear_upconv(c), BatchNorm2d(c, momentum=0.9, activation="relu"), nn.Identity()]
+            cin = c
+        self.deconv_layers = nn.SequentialCell(cells)
+        self.out_channels = cin
+
+    def construct(self, x):
+        return self.deconv_layers(x)
+
+
+class UpconvNeck(nn.Cell):
+    def __init__(self, in_channels, channels=(256, 128, 64)):
+        super().__init__()
+        cells, cin = [], in_channels
+        for c in channels:
+            # A bilinear start where the up-conv keeps the width; MindSpore's default init otherwise.
+            up = bilinear_upconv(c) if cin == c else Conv2dTranspose(cin, c, 4, stride=2, pad_mode="pad", padding=1,
+                                                                     has_bias=False)
+            cells += [up, BatchNorm2d(c, momentum=0.9, activation="relu"), nn.Identity()]
             cin = c
         self.deconv_layers = nn.SequentialCell(cells)
         self.out_channels = cin
