@@ -7,8 +7,10 @@
 # Needs MindSpore's C++ inference package: MINDSPORE_PATH (see ascend310_infer/CMakeLists.txt).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-if [ $# -ge 6 ] && [[ "$5" =~ ^(DVPP|CPU|dvpp|cpu)$ ]]; then
-  MODEL=centerface; MINDIR=$1; DATA=$2; SAVE=$3; LABEL=$4; DVPP=$(echo "$5" | tr a-z A-Z); DEVICE_ID=$6; shift 6
+if [ $# -ge 5 ] && [[ "$5" =~ ^(DVPP|CPU|dvpp|cpu)$ ]]; then   # CenterFace; DEVICE_ID optional (default 0)
+  MODEL=centerface; MINDIR=$1; DATA=$2; SAVE=$3; LABEL=$4; DVPP=$(echo "$5" | tr a-z A-Z); shift 5
+  DEVICE_ID=0
+  if [ $# -gt 0 ] && [[ "$1" != --* ]]; then DEVICE_ID=$1; shift; fi
   if [ "$DVPP" != "CPU" ]; then echo "error: DVPP preprocessing is not supported; pass CPU"; exit 1; fi
   ARGS=(--config centerface_mbv2_8xb8-140e_widerface --data_dir "$DATA" --ground_truth_dir "$LABEL"
         --save_result_dir "$SAVE")

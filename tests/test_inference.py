@@ -165,3 +165,7 @@ def test_runner_skips_unreadable_images_and_reports_progress(tmp_path):
     assert sum(line.startswith("skip: ") and "missing.jpg" in line for line in lines) == 1
     assert any(line.startswith("eval: 4/4 images") for line in lines)
     assert any("2 unreadable images skipped" in line for line in lines)
+    # the CenterNet model zoo's --enable_eval false: predictions written, nothing scored
+    cfg = load_config(None, {"save_result_dir": str(tmp_path / "out"), "enable_eval": "false"})
+    quiet = Seen()
+    assert run_inference(cfg, detect=detect, metric=quiet, log=lines.append).metrics is None and quiet.scored is False

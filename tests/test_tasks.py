@@ -127,3 +127,18 @@ def test_test_command_takes_the_model_zoos_test_py_flags(tmp_path):
     finally:
         evaluator.run_inference = real
     assert seen == [(str(tmp_path / "0-6_1188.ckpt"), False)]
+
+
+def test_centernet_model_zoo_switches(tmp_path):
+    """--enable_eval false: results only; --enable_data_sink: one line where it cannot run; the
+    ModelArts switches: one line saying why."""
+    cfg = load_config(None, {"enable_eval": "false", "file_name": "net", "enable_modelarts": "False"})
+    assert cfg.enable_eval is False and cfg.export_name == "net"
+    with pytest.raises(CenterDetError, match="--enable_modelarts True: ModelArts and its OBS storage"):
+        load_config(None, {"enable_modelarts": "True"})
+    from centerdet.engine.build import build_run
+
+    with pytest.raises(CenterDetError, match="'enable_data_sink' is true but MindSpore's data sink runs on Ascend and GPU"):
+        build_run(load_config(None, {"enable_data_sink": "true", "data_sink_steps": "10",
+                                     "save_checkpoint_path": str(tmp_path / "ck")}))
+    assert not (tmp_path / "ck").exists()  # refused before anything is written

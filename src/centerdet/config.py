@@ -27,7 +27,10 @@ DEFAULT_TASK = "centernet"
 # The model zoo's flag names that every task's scripts take (export.py, the MindRecord converter);
 # a task adds its own (Task.aliases).
 COMMON_ALIASES = {"ckpt_file": "load_checkpoint_path", "export_load_ckpt": "load_checkpoint_path",
-                  "export_format": "file_format", "TEST_BATCH_SIZE": "export_batch_size", "coco_data_dir": "data_dir"}
+                  "export_format": "file_format", "TEST_BATCH_SIZE": "export_batch_size", "coco_data_dir": "data_dir",
+                  "file_name": "export_name"}
+# The model zoo's ModelArts switches: its OBS storage (moxing) does not exist here.
+MODELARTS_FLAGS = ("enable_modelarts", "data_url", "train_url", "checkpoint_url")
 
 
 def field(default: Any, choices: Sequence[Any] = ()) -> Any:
@@ -115,6 +118,10 @@ class CommonConfig:
     scale_factor: float = 2.0
     scale_window: int = 500
     max_nonfinite_steps: int = 20
+    # MindSpore's data sink (the CenterNet model zoo's flags): data_sink_steps steps per device call;
+    # on Ascend and GPU only
+    enable_data_sink: bool = False
+    data_sink_steps: int = 1
     # checkpoints and logging
     save_checkpoint_path: str = "./ckpt"
     save_checkpoint_steps: int = 1000
@@ -133,6 +140,7 @@ class CommonConfig:
     profiler_path: str = ""
     # evaluation
     run_mode: str = field("val", ("val", "test"))
+    enable_eval: bool = True        # eval.py scores the val predictions (false: results only; the zoo's flag)
     save_result_dir: str = "./results"
     # results under save_result_dir/<checkpoint epoch>/ (the model zoo's per-epoch CenterFace folders)
     result_per_checkpoint: bool = False
@@ -302,9 +310,15 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
     from centerdet import tasks
 
     file_values, source = _read_yaml(config_path) if config_path else ({}, None)
-    name = (overrides or {}).get("model") or file_values.get("model") or model or DEFAULT_TASK
+    overrides = dict(overrides or {})
+    name = overrides.get("model") or file_values.get("model") or model or DEFAULT_TASK
     task = tasks.get(name)
-    overrides = task.flags({COMMON_ALIASES.get(k, k): v for k, v in (overrides or {}).items()})
+    for flag in MODELARTS_FLAGS:
+        value = overrides.pop(flag, None)
+        if value not in (None, "", "false", "False", "0"):
+            raise CenterDetError(f"--{flag} {value}: ModelArts and its OBS storage (moxing) are not available here; "
+                                 f"copy the data and checkpoints to local paths and give those (--data_dir, ...)")
+    overrides = task.flags({COMMON_ALIASES.get(k, k): v for k, v in overrides.items()})
     if "file_format" in overrides:  # the model zoo writes --file_format mindir as well
         overrides["file_format"] = overrides["file_format"].upper()
     cfg = task.schema()

@@ -181,6 +181,11 @@ def build_run(cfg, log=print) -> Run:
     from centerdet.models import build_model
     from centerdet.runtime import init_device
 
+    if cfg.enable_data_sink:
+        where = ("MindSpore's data sink runs on Ascend and GPU only" if cfg.device_target == "CPU" else
+                 "centerdet's training loop does not drive MindSpore's data sink yet")
+        raise CenterDetError(f"config key 'enable_data_sink' is true but {where} (this run: {cfg.device_target}); "
+                             "set --enable_data_sink false")
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)

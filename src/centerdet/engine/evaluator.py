@@ -72,7 +72,7 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     """
     from centerdet.visualize import draw_for_display, make_grid, save_image
 
-    score = cfg.run_mode == "val" if score is None else score
+    score = cfg.run_mode == "val" and cfg.enable_eval if score is None else score
     stage = "eval" if score else "test"  # predictions only: test.py's job
     out_dir = result_dir(cfg)
     metric = metric or tasks.of(cfg).metric(cfg, out_dir, log)
