@@ -78,7 +78,7 @@ def test_model_zoo_flags_are_the_tasks_own(name):
 
 
 def test_centerface_flags_are_not_centernet_keys():
-    with pytest.raises(CenterDetError, match="unknown config key 'save_dir'"):
+    with pytest.raises(CenterDetError, match="--save_dir is a flag of the centerface task"):
         load_config(None, {"save_dir": "x"}, model="centernet")
     assert load_config(None, {"save_dir": "x"}, model="centerface").save_result_dir == "x"
 
@@ -142,3 +142,13 @@ def test_centernet_model_zoo_switches(tmp_path):
         build_run(load_config(None, {"enable_data_sink": "true", "data_sink_steps": "10",
                                      "save_checkpoint_path": str(tmp_path / "ck")}))
     assert not (tmp_path / "ck").exists()  # refused before anything is written
+
+
+def test_a_flag_of_the_other_task_names_its_recipe():
+    with pytest.raises(CenterDetError, match=r"--per_batch_size is a flag of the centerface task, and this run is "
+                                             r"centernet: add --config centerface_mbv2_8xb8-140e_widerface"):
+        load_config(None, {"per_batch_size": "8"})
+    with pytest.raises(CenterDetError, match="--use_dcn is a flag of the centernet task"):
+        load_config(None, {"use_dcn": "false"}, model="centerface")
+    with pytest.raises(CenterDetError, match="unknown config key 'no_such_flag'"):
+        load_config(None, {"no_such_flag": "1"})

@@ -67,9 +67,15 @@ class Task:
     train_on_crowd: bool = True
     # postprocess.py's log of the scores (the model zoo's Ascend 310 scripts name it)
     score_log: str = "acc.log"
+    # the shipped recipe of its full-size training (the model zoo's), named in errors
+    recipe: Optional[str] = None
     demo: Optional[DemoSpec] = None
 
     # ---------------------------------------------------------------- config and network
+
+    def knows(self, flag: str) -> bool:
+        """Whether ``flag`` is one of this task's config keys or model-zoo flags."""
+        return flag in self.aliases or flag in self.converters or flag in self.schema.__dataclass_fields__
 
     def flags(self, values: Dict[str, str]) -> Dict[str, str]:
         """Command-line values with this task's model-zoo flag names turned into config keys."""
