@@ -15,7 +15,7 @@ ARGS = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--input_res_train"
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
         "--warmup_steps", "2", "--train_steps", "8", "--save_checkpoint_steps", "1", "--save_checkpoint_num", "2",
         "--mindrecord_prefix", "faults.mind"]
-STEP_LINE = re.compile(r"step (\d+)/8 loss \S+ .* lr (\S+) ")
+STEP_LINE = re.compile(r"step (\d+)/8 loss: \S+ .* lr (\S+) ")
 
 
 def _lrs(text):
