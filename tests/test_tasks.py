@@ -121,7 +121,8 @@ def test_test_command_takes_the_model_zoos_test_py_flags(tmp_path):
 
     (tmp_path / "0-6_1188.ckpt").write_bytes(b"")
     seen = []
-    real, evaluator.run_inference = evaluator.run_inference, lambda c, score: seen.append((c.load_checkpoint_path, score))
+    real = evaluator.run_inference
+    evaluator.run_inference = lambda c, score, log: seen.append((c.load_checkpoint_path, score))
     try:
         COMMANDS["test"].run(cfg, {**paths, "test_model": str(tmp_path)})
     finally:

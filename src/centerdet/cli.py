@@ -46,7 +46,6 @@ class Command:
     summary: str
     paths: Tuple[str, ...] = ()
     optional_paths: Dict[str, str] = dataclasses.field(default_factory=dict)
-    model: Optional[str] = None      # the task when neither the flags nor the recipe name one
     recipe: Optional[str] = None     # the recipe when --config names none (and no default file is given)
     usage: str = ""
     # flags that mean something else for this command (the model zoo's test.py: --data_dir is the
@@ -68,7 +67,7 @@ def parse(command: Command, argv: Sequence[str], default_config: Optional[str] =
         if key not in values:
             raise CenterDetError(f"missing --{key}")
         paths[key] = values.pop(key)
-    return load_config(config_path or default_config or command.recipe, values, model=command.model), paths
+    return load_config(config_path or default_config or command.recipe, values), paths
 
 
 def _train(cfg, paths):
@@ -91,26 +90,18 @@ def _test(cfg, paths):
     import dataclasses as dc
     import os
 
-    from centerdet.engine.build import checkpoint_prefix
-    from centerdet.engine.evaluator import run_inference
+    from centerdet.engine import evaluator
 
     model_dir, name = paths["test_model"], paths["ckpt_name"]
     if paths["start"] is None and paths["end"] is None:
         if model_dir or name:
             cfg = dc.replace(cfg, load_checkpoint_path=os.path.join(model_dir or ".", name or ""))
-        run_inference(cfg, score=False)
+        evaluator.run_inference(cfg, score=False)
         return
-    steps = _int_flag(paths, "steps_per_epoch")
-    start, end, rank = _int_flag(paths, "start"), _int_flag(paths, "end"), _int_flag(paths, "rank")
     if not model_dir:
         raise CenterDetError("--start/--end test the checkpoints of a run: give its folder with --test_model")
-    for loop in range(start, end + 1):
-        epoch = loop * cfg.device_num + rank + 1
-        path = os.path.join(model_dir, f"{checkpoint_prefix(cfg)}-{epoch}_{epoch * steps}.ckpt")
-        if not os.path.isfile(path):
-            print(f"test: no checkpoint {path}; skipped")
-            continue
-        run_inference(dc.replace(cfg, load_checkpoint_path=path), score=False)
+    evaluator.test_epochs(cfg, model_dir, _int_flag(paths, "steps_per_epoch"), _int_flag(paths, "start"),
+                          _int_flag(paths, "end"), _int_flag(paths, "rank"))
 
 
 def _int_flag(paths, key):

@@ -114,3 +114,16 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     return EvalResult(metrics, out_dir, report_dir, picture)
 
 
+def test_epochs(cfg, model_dir: str, steps_per_epoch: int, start: int, end: int, rank: int = 0, log=print) -> None:
+    """Predictions of the epochs loop · device_num + rank + 1, loop = start..end, of the run whose
+    checkpoints (<prefix>-<epoch>_<epoch · steps_per_epoch>.ckpt) are in ``model_dir``: the model
+    zoo's test.py over a range, one rank's share. Missing checkpoints are skipped, as there."""
+    from centerdet.engine.build import checkpoint_prefix
+
+    for loop in range(start, end + 1):
+        epoch = loop * cfg.device_num + rank + 1
+        path = os.path.join(model_dir, f"{checkpoint_prefix(cfg)}-{epoch}_{epoch * steps_per_epoch}.ckpt")
+        if not os.path.isfile(path):
+            log(f"test: no checkpoint {path}; skipped")
+            continue
+        run_inference(dataclasses.replace(cfg, load_checkpoint_path=path), score=False, log=log)
