@@ -314,8 +314,10 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
     name = overrides.get("model") or file_values.get("model") or model or DEFAULT_TASK
     task = tasks.get(name)
     for flag in overrides:
+        if task.knows(flag) or flag in COMMON_ALIASES or flag in MODELARTS_FLAGS:
+            continue
         other = next((t for t in map(tasks.get, tasks.names()) if t is not task and t.knows(flag)), None)
-        if not (task.knows(flag) or flag in COMMON_ALIASES or flag in MODELARTS_FLAGS) and other is not None:
+        if other is not None:
             raise CenterDetError(f"--{flag} is a flag of the {other.name} task, and this run is {task.name}: add "
                                  f"--config {other.recipe or other.name} (or --model {other.name})")
     for flag in MODELARTS_FLAGS:

@@ -254,7 +254,7 @@ class DetectionDataset:
                           for im in images]
         else:
             images, cats = read_coco_json(ann_file, num_keypoints, self.stats, keep_crowd)
-        images = [self.sized(im, im.width, im.height) if im.width > 0 and im.height > 0 else im for im in images]
+        images = [clean_record(im, im.width, im.height, self.stats) if _has_size(im) else im for im in images]
         self.cat_ids = sorted(cats)
         self.class_names = [cats[cid] for cid in self.cat_ids]
         # Images left without a box (none annotated, or all dropped): skipped for training, counted.
@@ -275,8 +275,13 @@ class DetectionDataset:
         return self.cat_ids[int(label)]
 
     def sized(self, image: ImageRecord, width: int, height: int) -> ImageRecord:
-        """The record cleaned for an image of width × height (clip, drop, hide: clean_record)."""
-        return clean_record(image, width, height, self.stats)
+        """The record for its decoded image of width × height: a record that states its size was
+        cleaned when read; one without (label.txt) is cleaned now (clip, drop, hide: clean_record)."""
+        return image if _has_size(image) else clean_record(image, width, height, self.stats)
+
+
+def _has_size(image: ImageRecord) -> bool:
+    return image.width > 0 and image.height > 0
 
 
 def write_coco_json(path: str, images: Sequence[ImageRecord], categories: List[Dict], info: Optional[Dict] = None,

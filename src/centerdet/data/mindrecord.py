@@ -189,9 +189,7 @@ def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print, num_
                                keep_crowd=keep_crowd)
     if len(dataset) == 0:
         raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
-    # Records of files with image sizes are clean already; label.txt's get their decoded size.
-    samples = ((dataset.image_path(im), im.id,
-                lambda h, w, im=im: pack_annotation(im if im.width > 0 and im.height > 0 else dataset.sized(im, w, h)))
+    samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(dataset.sized(im, w, h)))
                for im in dataset.images)
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))
     written, skipped = write_samples(samples, len(dataset), mindrecord_dir, prefix, shards, log, img_dir, needed,
