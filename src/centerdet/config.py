@@ -118,8 +118,8 @@ class CommonConfig:
     scale_factor: float = 2.0
     scale_window: int = 500
     max_nonfinite_steps: int = 20
-    # MindSpore's data sink (the CenterNet model zoo's flags): data_sink_steps steps per device call;
-    # on Ascend and GPU only
+    # MindSpore's data sink (the CenterNet model zoo's flags): data_sink_steps steps per device call
+    # (-1: an epoch); MindSpore offers it on Ascend and GPU only
     enable_data_sink: bool = False
     data_sink_steps: int = 1
     # checkpoints and logging

@@ -46,10 +46,22 @@ class Run:
         return math.ceil(self.total / self.steps_per_epoch)
 
     @property
+    def sink_steps(self) -> int:
+        return sink_steps(self.cfg, self.steps_per_epoch)
+
+    @property
     def save_every(self) -> int:
-        """Steps between checkpoints: whole epochs with save_checkpoint_epochs, else save_checkpoint_steps."""
-        epochs = self.cfg.save_checkpoint_epochs
-        return epochs * self.steps_per_epoch if epochs else self.cfg.save_checkpoint_steps
+        return save_every(self.cfg, self.steps_per_epoch)
+
+
+def sink_steps(cfg, steps_per_epoch: int) -> int:
+    """Steps per data-sink call: data_sink_steps, or a whole epoch when it is -1 (the model zoo's)."""
+    return cfg.data_sink_steps if cfg.data_sink_steps > 0 else steps_per_epoch
+
+
+def save_every(cfg, steps_per_epoch: int) -> int:
+    """Steps between checkpoints: whole epochs with save_checkpoint_epochs, else save_checkpoint_steps."""
+    return cfg.save_checkpoint_epochs * steps_per_epoch if cfg.save_checkpoint_epochs else cfg.save_checkpoint_steps
 
 
 def checkpoint_prefix(cfg) -> str:
@@ -171,6 +183,20 @@ def _checkpoints(cfg, step_cell, is_main, log):
     return ckpts
 
 
+def check_sink(cfg, steps_per_epoch: int, total: int) -> None:
+    """A sink call runs sink_steps steps on the device, so epochs, checkpoints and the end of the
+    run must fall on multiples of it; image ids never reach the host."""
+    k = sink_steps(cfg, steps_per_epoch)
+    for name, steps in (("steps per epoch", steps_per_epoch), ("steps between checkpoints",
+                        save_every(cfg, steps_per_epoch)), ("total steps", total)):
+        if steps % k:
+            raise CenterDetError(f"config key 'data_sink_steps' is {k}, which does not divide the {steps} {name}; "
+                                 f"set --data_sink_steps to a divisor of {steps} (-1: one epoch per call)")
+    if cfg.log_image_ids:
+        raise CenterDetError("config keys 'log_image_ids' and 'enable_data_sink' are both true: sunk batches "
+                             "never reach the host; set one of them false")
+
+
 def build_run(cfg, log=print) -> Run:
     """Set up the device, the ranks, the data, the network and its training step from ``cfg``;
     with ``resume``, restore the newest checkpoint of save_checkpoint_path."""
@@ -181,11 +207,9 @@ def build_run(cfg, log=print) -> Run:
     from centerdet.models import build_model
     from centerdet.runtime import init_device
 
-    if cfg.enable_data_sink:
-        where = ("MindSpore's data sink runs on Ascend and GPU only" if cfg.device_target == "CPU" else
-                 "centerdet's training loop does not drive MindSpore's data sink yet")
-        raise CenterDetError(f"config key 'enable_data_sink' is true but {where} (this run: {cfg.device_target}); "
-                             "set --enable_data_sink false")
+    if cfg.enable_data_sink and cfg.device_target == "CPU":
+        raise CenterDetError("config key 'enable_data_sink' is true but MindSpore's data sink runs on Ascend and "
+                             "GPU only (this run: CPU); set --enable_data_sink false")
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
@@ -204,6 +228,8 @@ def build_run(cfg, log=print) -> Run:
         raise CenterDetError(f"batch_size {cfg.batch_size} is larger than the {cfg.mindrecord_prefix} dataset "
                              f"(per device); lower batch_size")
     total = cfg.train_steps if cfg.train_steps > 0 else cfg.epoch_size * steps_per_epoch
+    if cfg.enable_data_sink:
+        check_sink(cfg, steps_per_epoch, total)
     lr = build_lr(cfg, total, steps_per_epoch)
 
     net = build_model(cfg)

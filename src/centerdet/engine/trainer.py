@@ -24,9 +24,37 @@ def weights_digest(net):
     return h.hexdigest()
 
 
-def _log_window(run, step, epoch, window, window_start, scale_v, progress):
+def _step_outputs(run):
+    """(steps run, the step cell's outputs) per call: one batch at a time from one flat stream (a
+    resumed run draws the steps it still owes), or, with enable_data_sink, data_sink_steps batches
+    per call through MindSpore's data sink (Ascend, GPU), which returns the last step's outputs."""
+    from centerdet.runtime import compile_cell
+
+    if run.cfg.enable_data_sink:
+        import mindspore as ms
+
+        sink = ms.data_sink(run.step_cell, run.dataset, sink_size=run.sink_steps)
+        for _ in range((run.total - run.start) // run.sink_steps):
+            yield run.sink_steps, sink()
+        return
+    repeats = math.ceil((run.total - run.start) / run.steps_per_epoch)
+    iterator = run.dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
+    try:
+        for index, batch in enumerate(iterator):
+            if run.ids_file is not None:
+                step = run.start + index
+                run.ids_file.write(f"{step + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy()) + "\n")
+                batch = batch[:-1]
+            if index == 0:
+                compile_cell(run.step_cell, *batch)
+            yield 1, run.step_cell(*batch)
+    finally:
+        iterator.stop()
+
+
+def _log_window(run, step, epoch, window, window_steps, window_start, scale_v, progress):
     mean = np.mean(window, 0)
-    speed = len(window) * run.cfg.batch_size * run.group / max(time.time() - window_start, 1e-9)
+    speed = window_steps * run.cfg.batch_size * run.group / max(time.time() - window_start, 1e-9)
     parts_text = " ".join(f"{n} {v:.4f}" for n, v in zip(run.parts, mean[1:]))
     run.log(f"epoch {epoch + 1}/{run.epochs} step {step}/{run.total} loss: {mean[0]:.4f} ({parts_text}) "
             f"lr {run.lr[step - 1]:.2e} scale {float(scale_v.asnumpy()):g} | {speed:.1f} img/s | "
@@ -46,7 +74,6 @@ def fit(run: Run):
     """Train from ``run.start`` to ``run.total`` steps; returns the last checkpoint written."""
     from centerdet import cpu_ops
     from centerdet.models import describe_model
-    from centerdet.runtime import compile_cell
 
     cfg, log = run.cfg, run.log
     curve_png = os.path.join(cfg.save_checkpoint_path, "loss_curve.png")
@@ -66,20 +93,13 @@ def fit(run: Run):
     progress = Progress(run.total, run.start)
     step, bad_streak, skipped_total = run.start, 0, 0
     last_good = run.ckpts.latest()
-    window, window_start = [], time.time()
+    window, window_steps, window_start = [], 0, time.time()
     epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
-    # One flat stream of batches; a resumed run simply draws the steps it still owes.
-    repeats = math.ceil((run.total - run.start) / run.steps_per_epoch)
-    iterator = run.dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
-    for batch in iterator:
-        epoch = step // run.steps_per_epoch
-        if run.ids_file is not None:
-            run.ids_file.write(f"{step + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy()) + "\n")
-            batch = batch[:-1]
-        if step == run.start:
-            compile_cell(run.step_cell, *batch)
-        loss_v, parts, overflow, scale_v = run.step_cell(*batch)
-        step += 1
+    stream = _step_outputs(run)
+    for n, (loss_v, parts, overflow, scale_v) in stream:
+        prev, step = step, step + n
+        epoch = prev // run.steps_per_epoch
+        crossed = lambda every: step // every > prev // every or step == run.total  # noqa: E731
         loss_f = float(loss_v.asnumpy())
         if bool(overflow.asnumpy()) or not math.isfinite(loss_f):
             bad_streak += 1
@@ -92,19 +112,20 @@ def fit(run: Run):
             bad_streak = 0
             window.append([loss_f, *parts.asnumpy().tolist()])
             epoch_losses.append(loss_f)
-        epoch_steps += 1
-        if window and (step % cfg.log_interval == 0 or step == run.total):
-            _log_window(run, step, epoch, window, window_start, scale_v, progress)
-            window, window_start = [], time.time()
-        if step % run.steps_per_epoch == 0 or step == run.total:
+        window_steps += n
+        epoch_steps += n
+        if window and crossed(cfg.log_interval):
+            _log_window(run, step, epoch, window, window_steps, window_start, scale_v, progress)
+            window, window_steps, window_start = [], 0, time.time()
+        if crossed(run.steps_per_epoch):
             _log_epoch(run, epoch + 1, epoch_losses, time.time() - epoch_start, epoch_steps)
             epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
-        if run.is_main and cfg.enable_save_ckpt and (step % run.save_every == 0 or step == run.total):
+        if run.is_main and cfg.enable_save_ckpt and crossed(run.save_every):
             last_good = run.ckpts.save(run.step_cell, step, epoch + 1)
             run.history.save(curve_png)
         if step >= run.total:
             break
-    iterator.stop()
+    stream.close()
     if profiler is not None:
         profiler.analyse()
         log(f"profiler: results in {prof_dir}")
