@@ -1,7 +1,8 @@
 #!/bin/bash
 # Usage: bash scripts/train_distribute_gpu.sh [DEVICE_NUM] [PRETRAINED_BACKBONE] [DATASET] [ANNOTATIONS] [IMAGES] [--key value ...]
 # Trains CenterFace on DEVICE_NUM GPUs of this machine with msrun (scheduler port MASTER_PORT,
-# default 8118); worker logs go to LOG/. Other arguments as train_standalone_gpu.sh.
+# default 8118); worker logs (grep "loss:") and checkpoints go to train_distribute_gpu/ and
+# train_distribute_gpu/output/<date_time>/, as in the model zoo. Other arguments as train_standalone_gpu.sh.
 # DEVICE_TARGET=CPU|GPU|Ascend in the environment overrides GPU.
 set -euo pipefail
 if [ $# -lt 5 ]; then
@@ -11,7 +12,8 @@ source "$(dirname "$0")/env.sh"
 DEVICE_NUM=$1; PRETRAINED_BACKBONE=$2; DATASET=$3; ANNOTATIONS=$4; IMAGES=$5; shift 5
 PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"   # msrun sits beside the python
 msrun --worker_num="$DEVICE_NUM" --local_worker_num="$DEVICE_NUM" --master_port="${MASTER_PORT:-8118}" \
-  --log_dir=LOG --join=True "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
+  --log_dir=train_distribute_gpu --join=True "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
   --device_target GPU "${TARGET_ARGS[@]}" --distribute true --device_num "$DEVICE_NUM" \
+  --save_checkpoint_path "train_distribute_gpu/output/$(date +%Y-%m-%d_time_%H_%M_%S)" \
   --pretrained_backbone "$PRETRAINED_BACKBONE" --data_dir "$DATASET" --train_ann_file "$ANNOTATIONS" \
   --train_img_dir "$IMAGES" --mindrecord_dir "$DATASET/mindrecord" "$@"

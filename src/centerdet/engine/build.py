@@ -123,6 +123,9 @@ def init_distributed(cfg):
     """(rank, group size); data parallel with gradient mean when cfg.distribute is true."""
     if not cfg.distribute:
         return 0, 1
+    if cfg.device_target == "CPU" and not os.environ.get("MS_ROLE"):
+        raise CenterDetError("config key 'distribute' is true on CPU, and CPU ranks are started by msrun (MS_ROLE "
+                             "is not set); launch with scripts/run_distributed_train_cpu.sh or msrun")
     import mindspore as ms
     from mindspore.communication import get_group_size, get_rank, init
 
