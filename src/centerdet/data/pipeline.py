@@ -74,7 +74,8 @@ def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None, with_
     data = ds.MindDataset(files, columns_list=["image", "annotation", "image_id"], shuffle=cfg.do_shuffle,
                           num_shards=group_size if group_size > 1 else None,
                           shard_id=rank if group_size > 1 else None)
-    workers = max(1, cfg.num_parallel_workers)
+    # MindSpore refuses more workers than cores; the recipes' 8 are for the zoo's servers
+    workers = max(1, min(cfg.num_parallel_workers, os.cpu_count() or 1))
     sample_fn = sample_fn or TrainSample(cfg, per_process_seed=workers > 1)
     data = data.map(operations=sample_fn, input_columns=["image", "annotation"],
                     output_columns=sample_fn.columns, num_parallel_workers=workers,

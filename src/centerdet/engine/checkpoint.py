@@ -85,11 +85,12 @@ def read_checkpoint(path):
                              f"({first})") from None
 
 
-def load_weights(net, path, log=print):
+def load_weights(net, path, log=print, require_all=False):
     """Load the tensors of ``path`` whose names and shapes match ``net``; report what did not.
 
-    Returns (loaded, skipped) where skipped maps checkpoint key → reason. Optimizer and
-    training-state entries are ignored silently (they belong to --resume).
+    Returns (loaded, skipped, missing) where skipped maps checkpoint key → reason. Optimizer and
+    training-state entries are ignored silently (they belong to --resume). With ``require_all``
+    nothing is loaded when a network tensor is missing (the caller reports it).
     """
     params = read_checkpoint(path)
     own = {p.name: p for p in net.get_parameters()}
@@ -103,8 +104,9 @@ def load_weights(net, path, log=print):
             skipped[name] = f"shape {tuple(value.shape)} != network {tuple(own[name].shape)}"
         else:
             matched[name] = value
-    ms.load_param_into_net(net, matched, strict_load=False)
     missing = sorted(set(own) - set(matched))
+    if not (require_all and missing):
+        ms.load_param_into_net(net, matched, strict_load=False)
     log(f"loaded {len(matched)}/{len(own)} network tensors from {path}; "
         f"{len(skipped)} checkpoint tensors skipped, {len(missing)} network tensors keep their init")
     for name, reason in list(skipped.items())[:20]:

@@ -49,10 +49,13 @@ def load_detector(cfg, log=print):
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     net = build_model(cfg)
-    _, _, missing = load_weights(net, cfg.load_checkpoint_path, log=log)
+    matched, skipped, missing = load_weights(net, cfg.load_checkpoint_path, log=log, require_all=True)
     if missing:
+        other = tasks.task_of_tensors(cfg, [*matched, *skipped])
+        hint = (f"it holds a {other.name} network: add --config {other.recipe or other.name}" if other else
+                "check backbone/use_dcn/num_classes")
         raise CenterDetError(f"{cfg.load_checkpoint_path} does not hold {len(missing)} tensors of this "
-                             f"{cfg.backbone} network (first: {missing[0]}); check backbone/use_dcn/num_classes")
+                             f"{cfg.model} {cfg.backbone} network (first: {missing[0]}); {hint}")
     net.set_train(False)
     if cfg.fold_bn:
         from centerdet.models.fuse import fold_batchnorm
