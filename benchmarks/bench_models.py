@@ -209,6 +209,10 @@ def main():
     if args.child:
         args.side = args.child
         return child(args)
+    sys.path.insert(0, HERE)
+    from peers import require
+
+    require("torch")
     if args.quick:
         args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "64", 64, 2, 1, 1
     print(f"threads: MindSpore OMP_NUM_THREADS={args.threads}, PyTorch torch.set_num_threads({args.threads}); "

@@ -37,6 +37,13 @@ def main():
                    help="centerface only: also time the plain-PyTorch peer (benchmarks/torch_centerface.py) "
                         "and print MindSpore / PyTorch ratios")
     args = p.parse_args()
+    if args.torch_peer:
+        if args.model != "centerface":
+            p.error("--torch_peer exists for --model centerface only")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from peers import require
+
+        require("torch", "--torch_peer")
 
     import mindspore as ms
     from mindspore import Tensor, nn
@@ -100,9 +107,6 @@ def main():
           f"(net {1000 * t_net / n:.1f} + decode/NMS {1000 * t_post / n:.1f}) | compile train {compile_train:.1f} s, "
           f"eval {compile_eval:.1f} s | peak RSS {peak_rss_mb():.0f} MB |")
     if args.torch_peer:
-        if args.model != "centerface":
-            p.error("--torch_peer exists for --model centerface only")
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_centerface import time_peer
 
         peer_train, peer_eval = time_peer(args.res, b, r, args.steps, n, cfg.max_objs)

@@ -38,3 +38,21 @@ def test_bench_data_and_end_to_end_and_deploy_run():
     assert "pipeline / train" in _bench("bench_data.py", "--quick")
     assert "| CenterFace" in _bench("bench_end_to_end.py", "--quick")
     assert "| centerface | 64²" in _bench("bench_deploy.py", "--model", "centerface", "--res", "64", "--images", "1")
+
+
+@pytest.mark.parametrize("script, args, flag", [("bench_models.py", [], "this benchmark"),
+                                                ("bench_train_eval.py", ["--model", "centerface", "--torch_peer"],
+                                                 "--torch_peer")])
+def test_a_missing_peer_is_one_line_before_any_timing(script, args, flag, monkeypatch, capsys):
+    """In command 1's venv (no test extra) torch is absent: the benchmark says so and what to install."""
+    import importlib.util
+    import runpy
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    monkeypatch.setattr(sys, "argv", [script, *args])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(os.path.join(ROOT, "benchmarks", script), run_name="__main__")
+    message = str(exit_info.value.code)
+    assert message.startswith(f"error: {flag} times torch as its peer") and "-e '.[test]'" in message
+    assert "\n" not in message and "threads:" not in capsys.readouterr().out
