@@ -113,3 +113,22 @@ def test_compile_cell_compiles_once_and_the_graph_is_reused():
             "print(len(net.compile_cache), np.allclose(net(x).asnumpy(), np.ones((4, 3)) @ net.weight.asnumpy().T + net.bias.asnumpy()), len(net.compile_cache))\n")
     n_before, same, n_after = run(code, drop_isa=False).stdout.split()[-3:]
     assert same == "True" and n_before == n_after == "1"
+
+
+@pytest.mark.parametrize("target", ["GPU", "Ascend"])
+def test_a_missing_device_is_one_line_naming_what_is_here(target):
+    """No GPU or Ascend on this machine: one line instead of MindSpore's plugin warnings and traceback."""
+    from centerdet.runtime import backend_available
+
+    if backend_available(target):
+        pytest.skip(f"this machine has {target}")
+    proc = subprocess.run([sys.executable, "-c", f"from centerdet.runtime import init_device; init_device({target!r})"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "centerdet.errors.CenterDetError: device_target is " + target in proc.stderr
+    assert f"finds no {target} (plugin or driver) on this machine, only CPU; pass --device_target CPU" in proc.stderr
+    assert "[WARNING]" not in proc.stderr and "[ERROR]" not in proc.stderr and "Load dynamic library" not in proc.stderr
+    cli = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.dirname(__file__)), "export.py"),
+                          "--device_target", target, "--export_load_ckpt", "x.ckpt"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2 and cli.stderr.strip().startswith(f"error: device_target is {target}")
+    assert len(cli.stderr.strip().splitlines()) == 1 and cli.stdout == ""

@@ -11,6 +11,7 @@ beside MindSpore's own thread pool that halved their speed here (a ResNet-18 for
 convolutions 213 ms against 116 ms with idle workers asleep), so OMP_WAIT_POLICY=PASSIVE is set
 the same way, before any OpenMP runtime loads.
 """
+import logging
 import os
 import sys
 
@@ -34,6 +35,25 @@ def apply_cpu_isa_fix():
     return os.environ[ISA_VAR]
 
 
+def backend_available(target: str) -> bool:
+    """Whether MindSpore can load ``target``'s backend here. Its own probe logs each failed plugin
+    load as warnings; they are muted while asking, since the caller reports the answer in one line."""
+    import mindspore as ms
+
+    try:
+        from mindspore import log as ms_log
+
+        logger = ms_log._get_logger()
+    except (ImportError, AttributeError):
+        return bool(ms.hal.is_available(target))
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return bool(ms.hal.is_available(target))
+    finally:
+        logger.setLevel(level)
+
+
 def init_device(device_target="CPU", device_id=0, mode="graph", cpu_kernels="onednn"):
     """Select the MindSpore backend. ``mode`` is 'graph' or 'pynative'; ``cpu_kernels`` 'onednn'
     (centerdet's kernels where available, CPU only) or 'mindspore' (MindSpore's own)."""
@@ -41,10 +61,16 @@ def init_device(device_target="CPU", device_id=0, mode="graph", cpu_kernels="one
 
     from centerdet import cpu_ops
 
+    from centerdet.errors import CenterDetError
+
     target = device_target or "CPU"
     if target not in ("CPU", "GPU", "Ascend"):
-        from centerdet.errors import CenterDetError
         raise CenterDetError(f"device_target must be CPU, GPU or Ascend, got {target!r}")
+    if target != "CPU" and not backend_available(target):
+        here = ", ".join(t for t in ("CPU", "GPU", "Ascend") if t == "CPU" or backend_available(t))
+        raise CenterDetError(f"device_target is {target}, and this MindSpore {ms.__version__} finds no {target} "
+                             f"(plugin or driver) on this machine, only {here}; pass --device_target CPU "
+                             f"(the shell scripts: DEVICE_TARGET=CPU)")
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     if target == "CPU":
         ms.set_device("CPU")
