@@ -132,3 +132,35 @@ def test_a_missing_device_is_one_line_naming_what_is_here(target):
                          capture_output=True, text=True, timeout=120)
     assert cli.returncode == 2 and cli.stderr.strip().startswith(f"error: device_target is {target}")
     assert len(cli.stderr.strip().splitlines()) == 1 and cli.stdout == ""
+
+
+def test_muted_mindspore_warnings_drops_only_the_named_warnings():
+    import logging
+
+    from centerdet.runtime import _mindspore_logger, muted_mindspore_warnings
+
+    logger = _mindspore_logger()
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append((record.levelname, record.getMessage()))
+    logger.addHandler(handler)
+    try:
+        with muted_mindspore_warnings("'FusedSparseAdam' is deprecated"):
+            logger.warning("'FusedSparseAdam' is deprecated from version 2.8.0")
+            logger.warning("another warning")
+            logger.error("'FusedSparseAdam' is deprecated, and this is an error")
+        logger.warning("'FusedSparseAdam' is deprecated, after the block")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == [("WARNING", "another warning"), ("ERROR", "'FusedSparseAdam' is deprecated, and this is an error"),
+                    ("WARNING", "'FusedSparseAdam' is deprecated, after the block")]
+
+
+def test_an_error_mindspore_raises_still_reaches_the_user(tmp_path):
+    """Muting warnings never hides MindSpore's errors: a shape error in a network is shown as raised."""
+    code = ("import centerdet, mindspore as ms, numpy as np\n"
+            "from centerdet.runtime import muted_mindspore_warnings\n"
+            "with muted_mindspore_warnings():\n"
+            "    ms.ops.matmul(ms.Tensor(np.ones((2, 3), np.float32)), ms.Tensor(np.ones((2, 3), np.float32))).asnumpy()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "CheckMatMulShapes" in proc.stderr

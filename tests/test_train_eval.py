@@ -1,6 +1,7 @@
 """train.py / eval.py end to end on a tiny synthetic set: files, resume, NaN handling, bad paths."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -24,6 +25,16 @@ def trained(tiny_coco, tmp_path_factory):
     proc = run("train.py", TINY + paths + ["--train_steps", "4", "--save_checkpoint_steps", "2",
                                            "--save_checkpoint_num", "2"], work)
     return work, paths, proc
+
+
+def test_a_training_run_prints_only_centerdet_lines(trained):
+    """MindSpore's warnings we handled (Adam's deprecated sparse variant, one-element schedules) are
+    not shown; a line in MindSpore's log format or a Python warning is a line the user cannot act on."""
+    _, _, proc = trained
+    lines = (proc.stdout + proc.stderr).splitlines()
+    foreign = [line for line in lines if re.match(r"\[(WARNING|ERROR|INFO|CRITICAL)\] ", line) or " ME(" in line
+               or re.search(r"\w+Warning: ", line) or line.startswith("Traceback")]
+    assert foreign == [] and len(lines) > 5
 
 
 def test_train_writes_checkpoints_history_and_curve(trained):

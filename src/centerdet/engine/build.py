@@ -161,8 +161,13 @@ def _build_step(cfg, net, lr):
     from mindspore import Tensor, nn
 
     from centerdet.engine.step import NetWithLoss, TrainStep
+    from centerdet.runtime import muted_mindspore_warnings
 
-    optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=Tensor(lr), eps=cfg.eps)
+    # nn.Adam builds a sparse variant it deprecates itself; nothing a user of dense Adam can change
+    with muted_mindspore_warnings("'FusedSparseAdam' is deprecated"):
+        # a one-step schedule is a constant: MindSpore warns about one-element schedules
+        rate = float(lr[0]) if len(lr) == 1 else Tensor(lr)
+        optimizer = nn.Adam(param_groups(net, cfg.weight_decay), learning_rate=rate, eps=cfg.eps)
     scale = cfg.loss_scale_value if cfg.enable_lossscale else 1.0
     update = None
     if cfg.enable_lossscale and cfg.loss_scale_mode == "dynamic":
