@@ -123,7 +123,8 @@ ROWS = [
     Row("train_standalone", ["bash", "scripts/train_standalone.sh", "0", "./mobilenet_v2.ckpt", "{faces}",
                              "annotations/train.json", "images/train/images", "--max_epoch", "2", *CF_TINY],
         lambda out, work: _ckpts("device0/outputs/*/*.ckpt", work) == ["0-1_3.ckpt", "0-2_6.ckpt"]
-        and "loss:" in open(os.path.join(work, "train_log", "training_log.txt")).read() or pytest.fail(out), env=CPU),
+        and "loss:" in open(os.path.join(work, "train_log", "training_log.txt")).read()
+        and "pretrained backbone: loaded all" in out and "[WARNING]" not in out or pytest.fail(out), env=CPU),
     Row("train_standalone_gpu", ["bash", "scripts/train_standalone_gpu.sh", "0", "./mobilenet_v2.ckpt", "{faces}",
                                  "annotations/train.json", "images/train/images", "--max_epoch", "1", *CF_TINY],
         lambda out, work: _ckpts("train_standalone_gpu/output/*/*.ckpt", work) == ["0-1_3.ckpt"] or pytest.fail(out),

@@ -85,6 +85,15 @@ def read_checkpoint(path):
                              f"({first})") from None
 
 
+def _load_into(net, params, strict):
+    """ms.load_param_into_net without its warning that lists every unloaded name: the callers
+    report what was loaded, skipped and left at its init in a few lines of their own."""
+    from centerdet.runtime import muted_mindspore_warnings
+
+    with muted_mindspore_warnings("are not loaded"):
+        return ms.load_param_into_net(net, params, strict_load=strict)
+
+
 def load_weights(net, path, log=print, require_all=False):
     """Load the tensors of ``path`` whose names and shapes match ``net``; report what did not.
 
@@ -106,7 +115,7 @@ def load_weights(net, path, log=print, require_all=False):
             matched[name] = value
     missing = sorted(set(own) - set(matched))
     if not (require_all and missing):
-        ms.load_param_into_net(net, matched, strict_load=False)
+        _load_into(net, matched, strict=False)
     log(f"loaded {len(matched)}/{len(own)} network tensors from {path}; "
         f"{len(skipped)} checkpoint tensors skipped, {len(missing)} network tensors keep their init")
     for name, reason in list(skipped.items())[:20]:
@@ -127,7 +136,7 @@ def restore_training(train_cell, path):
     epoch = int(params.pop("epoch").asnumpy())
     # The lr array is rebuilt from the config (which may extend the run); global_step indexes it.
     params.pop("learning_rate", None)
-    ms.load_param_into_net(train_cell, params, strict_load=True)
+    _load_into(train_cell, params, strict=True)
     own = {p.name for p in train_cell.get_parameters()} - {"learning_rate"}
     missing = sorted(own - set(params))
     if missing:
@@ -161,6 +170,6 @@ def load_backbone(net, path, prefix="backbone.", log=print):
         raise CenterDetError(f"{path} does not fit the backbone ({len(problems)} mismatched, {len(missing)} "
                              f"missing tensors; first: {first}); expected a MindSpore checkpoint of this backbone "
                              f"with torchvision's tensor names")
-    ms.load_param_into_net(net, matched, strict_load=False)
+    _load_into(net, matched, strict=False)
     log(f"pretrained backbone: loaded all {len(matched)} tensors from {path}")
     return matched
