@@ -514,3 +514,18 @@ def test_channel_blocked_resnet_equals_the_plain_one(overrides, monkeypatch):
     assert_same(outputs(plain), outputs(blocked), rtol=1e-3)
     assert_same(*[[p.asnumpy() for p in net.get_parameters() if "moving_" in p.name] for net in (plain, blocked)],
                 rtol=1e-3)
+
+
+def test_status_names_only_the_kernels_a_network_uses_and_its_layout():
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+
+    face = build_model(load_config("centerface_mbv2_1xb16-20e_synthetic", {}))
+    text = cpu_ops.status(face)
+    assert "DCN" not in text and "max pooling" not in text and "BatchNorm and the focal loss" in text
+    assert text.endswith("; plain NCHW activations")   # MobileNetV2 is not channel-blocked
+    dcn = build_model(load_config(None, {"backbone": "resnet18"}))
+    text = cpu_ops.status(dcn, training=False)
+    assert "DCN sampling" in text and "max pooling" in text and "BatchNorm" not in text
+    block = cpu_ops.channel_block()
+    assert text.endswith(f"; ResNet activations channel-blocked (nChw{block}c)" if block else "; plain NCHW activations")

@@ -53,14 +53,33 @@ def available():
     return _load() is not None
 
 
-def status():
-    """One line: which kernels run and why."""
+def status(net=None, training: bool = True) -> str:
+    """One line: which kernels run and why; given the network, only the kernels it uses and the
+    layout of its activations (channel-blocked ResNet or plain NCHW)."""
     if not available():
         return f"MindSpore's CPU kernels (centerdet's oneDNN kernels {_state['error']})"
     if not enabled():
         return "MindSpore's CPU kernels (centerdet's oneDNN kernels switched off)"
-    return (f"centerdet oneDNN {onednn_version()} kernels for convolutions and max pooling, own kernels for "
-            "BatchNorm (training), the focal loss and DCN sampling")
+    if net is None:
+        return (f"centerdet oneDNN {onednn_version()} kernels for convolutions and max pooling, own kernels for "
+                "BatchNorm (training), the focal loss and DCN sampling")
+    cells = [c for _, c in net.cells_and_names()]
+    names = {type(c).__name__ for c in cells}
+    own = (["BatchNorm"] if training else []) + (["the focal loss"] if training else []) + (
+        ["DCN sampling"] if "ModulatedDeformConv2d" in names else [])
+    blocks = {getattr(c, "layout_block", None) for c in cells} - {None}
+    if not blocks:
+        layout = "plain NCHW activations"
+    elif blocks == {0}:
+        layout = "plain NCHW activations" + (f" ({LAYOUT_ENV}=plain)" if os.environ.get(LAYOUT_ENV, "").lower()
+                                             == "plain" else "")
+    else:
+        layout = f"ResNet activations channel-blocked (nChw{max(blocks)}c)"
+    pools = " and max pooling" if "MaxPool2d" in names else ""
+    text = f"centerdet oneDNN {onednn_version()} kernels for convolutions{pools}"
+    if own:
+        text += ", own kernels for " + (", ".join(own[:-1]) + " and " + own[-1] if len(own) > 1 else own[0])
+    return f"{text}; {layout}"
 
 
 def set_enabled(flag):

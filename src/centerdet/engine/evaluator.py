@@ -57,6 +57,10 @@ def load_detector(cfg, log=print):
         raise CenterDetError(f"{cfg.load_checkpoint_path} does not hold {len(missing)} tensors of this "
                              f"{cfg.model} {cfg.backbone} network (first: {missing[0]}); {hint}")
     net.set_train(False)
+    if cfg.device_target == "CPU":
+        from centerdet import cpu_ops
+
+        log(f"kernels: {cpu_ops.status(net, training=False)}")
     if cfg.fold_bn:
         from centerdet.models.fuse import fold_batchnorm
 

@@ -84,7 +84,7 @@ def fit(run: Run):
         f"{run.steps_per_epoch} steps/epoch × batch {cfg.batch_size} × {run.group} device(s), {run.total} steps; "
         f"rank {run.rank}")
     if cfg.device_target == "CPU":
-        log(f"kernels: {cpu_ops.status()}")
+        log(f"kernels: {cpu_ops.status(run.net)}")
     profiler = None
     if cfg.need_profiler:
         from mindspore import Profiler
