@@ -82,6 +82,7 @@ def test_ranks_end_identical_and_saw_disjoint_shards(two_workers):
     digests = [re.search(r"rank \d weights digest (\w+)", log).group(1) for log in (log0, log1)]
     assert digests[0] == digests[1]
     assert "2 device(s)" in log0 and "step 3/3" in log0 and "step 3/3" in log1
+    assert "last checkpoint " in log0 and "checkpoints are rank 0's" in log1 and "None" not in log1
     assert sorted(ids0) == sorted(ids1) == [1, 2, 3] and all(len(v) == BATCH for v in ids0.values())
     seen0 = {i for v in ids0.values() for i in v}
     seen1 = {i for v in ids1.values() for i in v}

@@ -137,7 +137,9 @@ def fit(run: Run):
         run.ids_file.close()
     if run.group > 1:
         log(f"train: rank {run.rank} weights digest {weights_digest(run.net)}")
-    log(f"train: done {step} steps in {fmt_duration(progress.elapsed())}; last checkpoint {last_good}")
+    saved = (f"last checkpoint {last_good}" if run.is_main else "checkpoints are rank 0's") if cfg.enable_save_ckpt \
+        else "no checkpoints (enable_save_ckpt false)"
+    log(f"train: done {step} steps in {fmt_duration(progress.elapsed())}; {saved}")
     return last_good
 
 
