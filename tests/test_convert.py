@@ -133,9 +133,12 @@ def test_converted_backbone_equals_torch(arch, tmp_path):
     assert "0 missing" in report
     assert (f"skipped (BatchNorm step counter (MindSpore's BatchNorm has none)): {first_bn}.num_batches_tracked, "
             in report) and f"({n_bn} in all)" in report
-    head = "features.18.0.weight, features.18.1.weight, features.18.1.bias, ... (7 in all)" \
-        if arch == "mobilenet_v2" else "fc.weight, fc.bias"
+    head = "classifier.1.weight, classifier.1.bias" if arch == "mobilenet_v2" else "fc.weight, fc.bias"
     assert f"skipped (ImageNet classification layer (detectors do not use it)): {head}\n" in report
+    if arch == "mobilenet_v2":
+        assert ("skipped (MobileNetV2's last 1x1 conv (320->1280), which feeds only its classifier (the detectors "
+                "tap features 1-17)): features.18.0.weight, features.18.1.weight, features.18.1.bias, ... (5 in all)\n"
+                in report)
 
     net = mobilenet_v2() if arch == "mobilenet_v2" else resnet(arch)
     params = {k[len("backbone."):]: v for k, v in ms.load_checkpoint(str(ckpt)).items()}

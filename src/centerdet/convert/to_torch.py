@@ -20,6 +20,8 @@ def export_torch(src, out, layout, log=print):
             raise CenterDetError(f"{src}: no backbone.* tensors to export")
         state = to_torch_names(params, ("backbone.",))
         write_pth(state, out)
+        log(f"convert: {out} holds the backbone a detector uses, not torchvision's classifier (nor MobileNetV2's "
+            f"features.18): load it into torchvision with load_state_dict(..., strict=False)")
     else:
         if any(k.startswith("lm.") for k in params):
             raise CenterDetError(f"{src}: a CenterFace checkpoint; the ctdet layout is CenterNet's")

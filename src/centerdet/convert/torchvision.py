@@ -14,8 +14,12 @@ from centerdet.convert.pth import read_pth, state_dict_of
 from centerdet.errors import CenterDetError
 
 ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "mobilenet_v2")
-# Classification parts of the ImageNet models, unused by the detectors.
-_HEADS = {"resnet": ("fc.",), "mobilenet_v2": ("classifier.", "features.18.")}
+# Parts of the ImageNet models the detectors do not have, with the reason the report gives.
+_CLASSIFIER = "ImageNet classification layer (detectors do not use it)"
+_UNUSED = {"resnet": {"fc.": _CLASSIFIER},
+           "mobilenet_v2": {"classifier.": _CLASSIFIER,
+                            "features.18.": "MobileNetV2's last 1x1 conv (320->1280), which feeds only its classifier "
+                                            "(the detectors tap features 1-17)"}}
 
 
 def backbone_shapes(arch):
@@ -31,14 +35,15 @@ def map_torchvision(state, arch):
 
     Returns (converted {ms name: (torch name, array)}, skipped {torch name: reason}).
     """
-    heads = _HEADS["mobilenet_v2" if arch == "mobilenet_v2" else "resnet"]
+    unused = _UNUSED["mobilenet_v2" if arch == "mobilenet_v2" else "resnet"]
     rename = bn_renamer(state)
     converted, skipped = {}, {}
     for key, value in state.items():
+        reason = next((why for prefix, why in unused.items() if key.startswith(prefix)), None)
         if key.endswith(".num_batches_tracked"):
             skipped[key] = COUNTER
-        elif key.startswith(heads):
-            skipped[key] = "ImageNet classification layer (detectors do not use it)"
+        elif reason:
+            skipped[key] = reason
         else:
             converted[rename(key)] = (key, np.ascontiguousarray(value, np.float32))
     return converted, skipped
