@@ -33,7 +33,8 @@ def export_network(cfg, log=print):
                              f"{cfg.device_target}; export MINDIR (or ONNX) here")
     if cfg.export_batch_size < 1:
         raise CenterDetError(f"config key 'export_batch_size' must be positive, got {cfg.export_batch_size}")
-    net = load_detector(dataclasses.replace(cfg, cpu_kernels="mindspore"), log)
+    # MindSpore's standard operators, so that the file runs anywhere (not centerdet's CPU kernels)
+    net = load_detector(dataclasses.replace(cfg, cpu_kernels="mindspore"), log, log_kernels=False)
     shape = export_shape(cfg)
     name = cfg.export_name or cfg.model
     out = name + SUFFIX[fmt]

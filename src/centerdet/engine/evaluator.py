@@ -39,7 +39,7 @@ def result_dir(cfg) -> str:
     return os.path.join(cfg.save_result_dir, run_id)
 
 
-def load_detector(cfg, log=print):
+def load_detector(cfg, log=print, log_kernels: bool = True):
     """Build the network of ``cfg`` and load ``load_checkpoint_path`` (required) for inference."""
     from centerdet.engine.checkpoint import load_weights
     from centerdet.models import build_model
@@ -57,7 +57,7 @@ def load_detector(cfg, log=print):
         raise CenterDetError(f"{cfg.load_checkpoint_path} does not hold {len(missing)} tensors of this "
                              f"{cfg.model} {cfg.backbone} network (first: {missing[0]}); {hint}")
     net.set_train(False)
-    if cfg.device_target == "CPU":
+    if cfg.device_target == "CPU" and log_kernels:
         from centerdet import cpu_ops
 
         log(f"kernels: {cpu_ops.status(net, training=False)}")
