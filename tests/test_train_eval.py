@@ -9,6 +9,8 @@ import pytest
 
 from conftest import ROOT, run_script
 
+from centerdet.errors import CenterDetError
+
 TINY = ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--input_res_train", "[64, 64]",
         "--batch_size", "4", "--num_parallel_workers", "1", "--max_objs", "16", "--log_interval", "1",
         "--warmup_steps", "2", "--mindrecord_prefix", "tiny.mind", "--use_dcn", "true"]
@@ -86,6 +88,43 @@ def test_eval_writes_results_metrics_and_pictures(trained, tiny_coco):
                            "--run_mode", "test", "--test_ann_file", "annotations/val.json",
                            "--test_img_dir", "images/val", "--use_dcn", "true"], work)
     assert (work / "test_out" / "results.json").exists() and not (work / "test_out" / "metrics.json").exists()
+
+
+def test_checkpoints_record_their_config_and_eval_names_what_differs(trained, tiny_coco):
+    """The demo's trap: a checkpoint evaluated with another recipe's input size scores near zero
+    without a hint. Its recorded config names what differs, and --config CKPT runs it as trained."""
+    from centerdet.config import load_config
+    from centerdet.engine.checkpoint import load_weights, stored_config
+    from centerdet.engine.evaluator import load_detector
+    from centerdet.models import build_model
+
+    work, _, _ = trained
+    ckpt = str(work / "ckpt" / "centernet-2_4.ckpt")
+    stored = stored_config(ckpt)
+    assert stored["model"] == "centernet" and stored["input_res_train"] == [64, 64] and stored["use_dcn"] is True
+    assert stored["data_dir"] == str(tiny_coco) and stored["train_steps"] == 4
+    lines = []
+    cfg = load_config("centernet_r18-ida_1xb16-16e_synthetic", {"load_checkpoint_path": ckpt, "use_dcn": "true",
+                                                                   "input_res_test": "[96, 96]", "keep_res": "false"})
+    load_detector(cfg, log=lines.append)
+    assert [line for line in lines if line.startswith("warning")] == [
+        f"warning: {ckpt} was trained with input_res_test [128, 128] (this config: [96, 96]); keep_res true "
+        f"(this config: false); to run it as trained: --config {ckpt}"]
+    # the recorded entry is not a tensor: plain loads take every network tensor and nothing else
+    matched, skipped, missing = load_weights(build_model(cfg), ckpt, log=lines.append)
+    assert not skipped and not missing
+    as_trained = load_config(ckpt, {"save_result_dir": str(work / "as_trained")})
+    assert (as_trained.load_checkpoint_path, as_trained.use_dcn, as_trained.batch_size) == (ckpt, True, 4)
+    assert as_trained.input_res_test == [128, 128] and not as_trained.resume
+    lines.clear()
+    load_detector(as_trained, log=lines.append)
+    assert not [line for line in lines if line.startswith("warning")]
+    converted = work / "no_config.ckpt"
+    import mindspore as ms
+    ms.save_checkpoint(build_model(cfg), str(converted))
+    with pytest.raises(CenterDetError, match=r"no_config.ckpt records no training config .* give the recipe with "
+                                             r"--config and the weights with --load_checkpoint_path"):
+        load_config(str(converted))
 
 
 def test_non_finite_loss_stops_with_a_clear_message(trained, tiny_coco):

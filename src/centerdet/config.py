@@ -7,6 +7,7 @@ anything else is a one-line error naming the key. Command-line values are parsed
 lists (``--multi_scales [0.5,1.0]``, ``--visual_image true``).
 """
 import dataclasses
+import json
 import math
 import os
 import typing
@@ -302,6 +303,41 @@ def _read_yaml(path):
     return data, path
 
 
+# Keys of every task that change the network's outputs or what it is fed (a task adds its own:
+# Task.network_keys); a checkpoint evaluated with other values than it was trained with gets a warning.
+INPUT_KEYS = ("model", "num_classes", "down_ratio", "mean", "std", "input_res_test", "keep_res", "test_pad")
+# Keys of a recorded training config that describe that run, not the model: --config CKPT drops them.
+RUN_KEYS = ("device_id", "device_num", "distribute", "resume", "pretrained_backbone", "load_checkpoint_path",
+            "need_profiler", "profiler_path")
+
+
+def _checkpoint_values(path):
+    """The config a checkpoint records (``--config X.ckpt``), without the keys of its run."""
+    from centerdet.engine.checkpoint import stored_config
+
+    stored = stored_config(path)
+    if stored is None:
+        raise CenterDetError(f"{path} records no training config (converted weights, or written before centerdet "
+                             f"recorded them): give the recipe with --config and the weights with --load_checkpoint_path")
+    values = {k: v for k, v in stored.items() if k not in RUN_KEYS}
+    values["load_checkpoint_path"] = path
+    return values, f"the config recorded in {path}"
+
+
+def differences(stored: Dict[str, Any], cfg: "CommonConfig") -> List[str]:
+    """'key <trained value> (this config: <value>)' for each key of INPUT_KEYS and the task's
+    network_keys where ``cfg`` differs from the recorded training config ``stored``."""
+    from centerdet import tasks
+
+    out = []
+    for key in INPUT_KEYS + tasks.of(cfg).network_keys:
+        if key in stored and hasattr(cfg, key):
+            was, now = json.dumps(stored[key]), json.dumps(getattr(cfg, key))
+            if was != now:
+                out.append(f"{key} {was} (this config: {now})")
+    return out
+
+
 def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str, str]] = None,
                 model: Optional[str] = None) -> CommonConfig:
     """Schema defaults of the task <- YAML file (a path or a shipped recipe name) <- overrides (text,
@@ -309,7 +345,11 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
     overrides, else of the file, else ``model``, else centernet. Returns a validated dataclass."""
     from centerdet import tasks
 
-    file_values, source = _read_yaml(config_path) if config_path else ({}, None)
+    from_checkpoint = bool(config_path) and config_path.endswith(".ckpt")
+    if from_checkpoint:
+        file_values, source = _checkpoint_values(config_path)
+    else:
+        file_values, source = _read_yaml(config_path) if config_path else ({}, None)
     overrides = dict(overrides or {})
     name = overrides.get("model") or file_values.get("model") or model or DEFAULT_TASK
     task = tasks.get(name)
@@ -330,6 +370,8 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
         overrides["file_format"] = overrides["file_format"].upper()
     cfg = task.schema()
     cfg.model = task.name
+    if from_checkpoint:  # keys a newer centerdet no longer has are not the user's mistake
+        file_values = {k: v for k, v in file_values.items() if k in cfg.__dataclass_fields__}
     _apply(cfg, file_values, source)
     _apply(cfg, overrides, "command line", raw=True)
     _validate(cfg)

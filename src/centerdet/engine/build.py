@@ -178,7 +178,8 @@ def _build_step(cfg, net, lr):
 
 
 def _checkpoints(cfg, step_cell, is_main, log):
-    ckpts = CheckpointManager(cfg.save_checkpoint_path, checkpoint_prefix(cfg), cfg.save_checkpoint_num)
+    ckpts = CheckpointManager(cfg.save_checkpoint_path, checkpoint_prefix(cfg), cfg.save_checkpoint_num,
+                              config=dataclasses.asdict(cfg))
     if is_main and cfg.enable_save_ckpt:
         # Kept checkpoints + the one being written, each holding weights and Adam's two moments.
         size = sum(p.size * p.itemsize for p in step_cell.get_parameters())

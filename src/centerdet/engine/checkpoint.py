@@ -1,6 +1,9 @@
-"""Checkpoints: atomic saves (temp file + rename), keep-last-K rotation, resume and partial loads."""
+"""Checkpoints: atomic saves (temp file + rename), keep-last-K rotation, resume and partial loads;
+the config a run was trained with travels inside its checkpoints."""
+import json
 import os
 import re
+from typing import Any, Dict, Optional
 
 import mindspore as ms
 
@@ -10,10 +13,11 @@ from centerdet.fileio import atomic_path
 OPTIMIZER_PREFIXES = ("moment1.", "moment2.", "moments.")
 TRAIN_STATE = {"global_step", "learning_rate", "beta1_power", "beta2_power", "scale_sense",
                "current_iterator_step", "last_overflow_iterator_step", "step", "epoch"}
+CONFIG_ENTRY = "centerdet_config"  # the training config as JSON text
 
 
 def is_train_state(name):
-    return name in TRAIN_STATE or name.startswith(OPTIMIZER_PREFIXES)
+    return name in TRAIN_STATE or name == CONFIG_ENTRY or name.startswith(OPTIMIZER_PREFIXES)
 
 
 def write_checkpoint(contents, path, append_dict=None):
@@ -36,8 +40,9 @@ class CheckpointManager:
 
     PATTERN = re.compile(r"-(\d+)_(\d+)\.ckpt$")
 
-    def __init__(self, directory, prefix, keep=1):
+    def __init__(self, directory, prefix, keep=1, config: Optional[Dict[str, Any]] = None):
         self.directory, self.prefix, self.keep = directory, prefix, max(1, keep)
+        self.config_text = json.dumps(config, sort_keys=True) if config is not None else None
 
     def list(self):
         """Finished checkpoints of this run, oldest first (by step)."""
@@ -65,24 +70,49 @@ class CheckpointManager:
 
     def save(self, cell, step, epoch):
         path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{step}.ckpt")
-        write_checkpoint(cell, path, {"step": int(step), "epoch": int(epoch)})
+        extra = {"step": int(step), "epoch": int(epoch)}
+        if self.config_text is not None:
+            extra[CONFIG_ENTRY] = self.config_text
+        write_checkpoint(cell, path, extra)
         for old in self.list()[:-self.keep]:
             os.unlink(old)
         return path
 
 
-def read_checkpoint(path):
-    """name → Parameter, with a one-line error for missing, empty, truncated or foreign files."""
+def read_checkpoint(path, choice_func=None):
+    """name → Parameter (``choice_func(name)``: only those), with a one-line error for missing,
+    empty, truncated or foreign files."""
     if not path or not os.path.isfile(path):
         raise CenterDetError(f"checkpoint not found: {path}")
     if os.path.getsize(path) == 0:
         raise CenterDetError(f"checkpoint is empty (0 bytes): {path}")
     try:
-        return ms.load_checkpoint(path)
+        return ms.load_checkpoint(path, choice_func=choice_func)
     except (ValueError, RuntimeError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CenterDetError(f"cannot read checkpoint {path}: not a MindSpore checkpoint or truncated "
                              f"({first})") from None
+
+
+def stored_config(path: str) -> Optional[Dict[str, Any]]:
+    """The config a checkpoint of train.py was trained with, or None (converted weights, other
+    people's checkpoints, ours before configs were recorded)."""
+    first = []
+
+    def choose(name):  # MindSpore refuses a filter that selects nothing, so one tensor comes along
+        if name == CONFIG_ENTRY or not first:
+            first.append(name)
+            return True
+        return False
+
+    text = read_checkpoint(path, choice_func=choose).get(CONFIG_ENTRY)
+    if not isinstance(text, str):
+        return None
+    try:
+        config = json.loads(text)
+    except ValueError:
+        raise CenterDetError(f"checkpoint {path}: its recorded config is not valid JSON") from None
+    return config if isinstance(config, dict) else None
 
 
 def _load_into(net, params, strict):
@@ -134,6 +164,7 @@ def restore_training(train_cell, path):
                                  f"can continue (use --load_checkpoint_path to start from its weights)")
     step = int(params.pop("step").asnumpy())
     epoch = int(params.pop("epoch").asnumpy())
+    params.pop(CONFIG_ENTRY, None)
     # The lr array is rebuilt from the config (which may extend the run); global_step indexes it.
     params.pop("learning_rate", None)
     _load_into(train_cell, params, strict=True)

@@ -41,12 +41,18 @@ def result_dir(cfg) -> str:
 
 def load_detector(cfg, log=print, log_kernels: bool = True):
     """Build the network of ``cfg`` and load ``load_checkpoint_path`` (required) for inference."""
-    from centerdet.engine.checkpoint import load_weights
+    from centerdet.config import differences
+    from centerdet.engine.checkpoint import load_weights, stored_config
     from centerdet.models import build_model
     from centerdet.runtime import init_device
 
     if not cfg.load_checkpoint_path:
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
+    stored = stored_config(cfg.load_checkpoint_path)
+    changed = differences(stored, cfg) if stored else []
+    if changed:
+        log(f"warning: {cfg.load_checkpoint_path} was trained with {'; '.join(changed)}; "
+            f"to run it as trained: --config {cfg.load_checkpoint_path}")
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     net = build_model(cfg)
     matched, skipped, missing = load_weights(net, cfg.load_checkpoint_path, log=log, require_all=True)

@@ -67,6 +67,9 @@ class Task:
     train_on_crowd: bool = True
     # postprocess.py's log of the scores (the model zoo's Ascend 310 scripts name it)
     score_log: str = "acc.log"
+    # Config keys of this task that change its network or how its outputs are read; with the common
+    # ones (config.INPUT_KEYS) they are compared with the config a checkpoint was trained with.
+    network_keys: Tuple[str, ...] = ()
     # the shipped recipe of its full-size training (the model zoo's), named in errors
     recipe: Optional[str] = None
     demo: Optional[DemoSpec] = None

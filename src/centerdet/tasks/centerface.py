@@ -190,6 +190,7 @@ class CenterFaceTask(Task):
     keypoint_flip = LANDMARK_FLIP
     train_on_crowd = False
     score_log = "ap.log"
+    network_keys = ("backbone", "head_conv", "backbone_act", "landmark_origin")
     recipe = "centerface_mbv2_8xb8-140e_widerface"
     demo = DemoSpec("centerface_mbv2_1xb16-20e_synthetic", _generate_faces, 800,
                     lambda m: f"Easy AP {m['easy']:.3f}, Medium AP {m['medium']:.3f}, Hard AP {m['hard']:.3f}")

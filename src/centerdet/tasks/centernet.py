@@ -66,6 +66,7 @@ class CenterNetTask(Task):
     name = "centernet"
     schema = CenterNetConfig
     aliases = {"coco_data_dir": "data_dir"}
+    network_keys = ("backbone", "neck", "neck_width", "use_dcn", "deconv_channels", "head_conv", "reg_offset")
     recipe = "centernet_r50-dcn_8xb32-330e_coco"
     demo = DemoSpec("centernet_r18-ida_1xb16-16e_synthetic", _generate_shapes, 1000,
                     lambda m: f"AP {m['AP']:.3f}, AP50 {m['AP50']:.3f}")
