@@ -4,6 +4,7 @@
 # Ascend 310 batch inference of an exported MINDIR: preprocess (python, or C++ with DVPP=CPU) ->
 # ascend310_infer/main -> postprocess (acc.log for CenterNet, ap.log for CenterFace, in the
 # working directory). PREPROCESS_IMAGES y|n: write the inputs again or reuse preprocess_Result/.
+# Each run replaces the results of the previous one (as the model zoo's does: --overwrite true).
 # Needs MindSpore's C++ inference package: MINDSPORE_PATH (see ascend310_infer/CMakeLists.txt).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -25,7 +26,7 @@ else
 fi
 if [ ! -f "$MINDIR" ]; then echo "error: MINDIR not found: $MINDIR"; exit 1; fi
 if [ "$PREPROCESS" = "y" ] || [ ! -f preprocess_Result/meta.json ]; then
-  "$PYTHON" "$REPO_ROOT/preprocess.py" "${ARGS[@]}" --output_path preprocess_Result "$@"
+  "$PYTHON" "$REPO_ROOT/preprocess.py" "${ARGS[@]}" --output_path preprocess_Result --overwrite true "$@"
 fi
 cmake -S "$REPO_ROOT/ascend310_infer" -B build_310 > build_310.log && cmake --build build_310 -j >> build_310.log
 if [ ! -x build_310/main ]; then
@@ -35,5 +36,6 @@ if [ "$MODEL" = centerface ]; then   # inputs made in C++ (the DVPP=CPU path), a
   build_310/preprocess_tool preprocess_Result preprocess_Result
 fi
 build_310/main "$MINDIR" preprocess_Result result_Files "$DEVICE_ID" | tee infer.log
-"$PYTHON" "$REPO_ROOT/postprocess.py" "${ARGS[@]}" --pre_result_path preprocess_Result --result_path result_Files "$@"
+"$PYTHON" "$REPO_ROOT/postprocess.py" "${ARGS[@]}" --pre_result_path preprocess_Result --result_path result_Files \
+  --overwrite true "$@"
 if [ "$MODEL" = centerface ]; then cp "${SAVE%/}_eval/ap.log" ap.log; fi   # beside the prediction tree

@@ -574,7 +574,8 @@ def test_train_cli_bad_face_annotation_touches_nothing(face_data, tmp_path):
     (ckpt / "centerface-1_2.ckpt").write_bytes(b"\x00weights")
     before = snapshot(ckpt)
     args = ["--config", CENTERFACE_CFG, "--data_dir", root, "--mindrecord_dir", tmp_path / "mr",
-            "--save_checkpoint_path", ckpt, "--batch_size", "2"]
+            "--save_checkpoint_path", ckpt, "--batch_size", "2", "--overwrite", "true"]
+    # --overwrite replaces the earlier run only once the data is known to be good
     one_line_error(run_cli("train.py", args, tmp_path), ann_path, f"annotation id {bad['id']} has 12 keypoint values")
     assert snapshot(ckpt) == before
     assert not (tmp_path / "mr").exists() or snapshot(tmp_path / "mr") == {}

@@ -1,4 +1,5 @@
 """Config schema: YAML defaults, overrides, and loud failures for unknown keys and wrong types."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -15,7 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_default_config_holds_the_seed_defaults():
     cfg = load_config(os.path.join(ROOT, "default_config.yaml"))
     # one home for defaults: the file, the CenterNet schema and its COCO recipe give the same config
-    assert cfg == load_config(None) == load_config("centernet_r50-dcn_8xb32-330e_coco")
+    # the runs are named for their files (and so are their folders); that is all that differs
+    same = {"run_name": "", "save_checkpoint_path": "", "save_result_dir": "", "export_name": ""}
+    assert (dataclasses.replace(cfg, **same) == dataclasses.replace(load_config(None), **same)
+            == dataclasses.replace(load_config("centernet_r50-dcn_8xb32-330e_coco"), **same))
     assert (cfg.mindrecord_shards, cfg.num_parallel_workers, cfg.save_checkpoint_num) == (8, 8, 5)
     assert (cfg.batch_size, cfg.optimizer, cfg.lr_schedule, cfg.learning_rate) == (32, "Adam", "MultiDecay", 4.8e-4)
     assert cfg.input_res_train == [512, 512] and cfg.input_res_test == [680, 680] and cfg.keep_res
@@ -25,6 +29,20 @@ def test_default_config_holds_the_seed_defaults():
     assert cfg.eig_val == [0.2141788, 0.01817699, 0.00341571]
     assert cfg.deconv_channels == [256, 128, 64] and cfg.head_conv == 64 and cfg.use_dcn
     assert cfg.warmup_steps == 2000 and cfg.multi_epochs == [290, 320] and cfg.epoch_size == 330
+
+
+def test_empty_paths_are_named_for_the_run_under_output_dir(tmp_path):
+    cfg = load_config(os.path.join(ROOT, "default_config.yaml"))
+    assert (cfg.run_name, cfg.save_checkpoint_path, cfg.save_result_dir, cfg.export_name) == (
+        "default_config", "outputs/default_config/ckpt", "outputs/default_config/results",
+        "outputs/default_config/centernet")
+    assert cfg.mindrecord_dir == "" and not cfg.overwrite  # no data_dir, no MindRecord folder to name
+    cfg = load_config("centerface_mbv2_1xb16-20e_synthetic", {"data_dir": "/data/faces", "output_dir": str(tmp_path)})
+    assert cfg.mindrecord_dir == "/data/faces/mindrecord"  # beside the data it is converted from
+    assert cfg.save_checkpoint_path == str(tmp_path / "centerface_mbv2_1xb16-20e_synthetic" / "ckpt")
+    cfg = load_config(None, {"model": "centerface", "run_name": "exp1", "save_result_dir": "mine",
+                             "mindrecord_dir": "mr", "data_dir": "d"})
+    assert (cfg.save_checkpoint_path, cfg.save_result_dir, cfg.mindrecord_dir) == ("outputs/exp1/ckpt", "mine", "mr")
 
 
 @pytest.mark.parametrize("name", recipe_names())
@@ -108,3 +126,18 @@ def test_cli_prints_one_line_error(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "unknown config key 'no_such_key'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_refuse_overwrite_covers_files_and_folders_with_anything_in_them(tmp_path):
+    from centerdet.fileio import refuse_overwrite
+
+    refuse_overwrite(tmp_path / "new", "x")            # nothing there
+    (tmp_path / "empty").mkdir()
+    refuse_overwrite(tmp_path / "empty", "x")          # an empty folder is no earlier result
+    (tmp_path / "f.json").write_text("{}")
+    with pytest.raises(CenterDetError, match=r"--out .*f.json already holds an earlier run's results \(file\)"):
+        refuse_overwrite(tmp_path / "f.json", "--out")
+    (tmp_path / "empty" / ".hidden").write_text("")
+    with pytest.raises(CenterDetError, match=r"\(folder\): choose another key, or pass --overwrite true"):
+        refuse_overwrite(tmp_path / "empty", "key")
+    refuse_overwrite(tmp_path / "f.json", "--out", overwrite=True)

@@ -137,7 +137,7 @@ def test_onnx_export_runs_the_same_in_onnxruntime(tmp_path):
     for config, overrides in ((CF_CONFIG, {}), (CN_CONFIG, {"use_dcn": "false"})):
         ckpt = _random_checkpoint(config, overrides, tmp_path / "n.ckpt")
         cfg = load_config(config, {**overrides, "load_checkpoint_path": ckpt, "input_res_test": "[64, 96]",
-                                   "file_format": "ONNX", "export_name": str(tmp_path / "n")})
+                                   "file_format": "ONNX", "export_name": str(tmp_path / config)})
         path = export_network(cfg, log=lambda line: None)
         x = np.random.default_rng(1).normal(size=(1, 3, 64, 96)).astype(np.float32)
         want = [o.asnumpy() for o in load_detector(cfg, log=lambda line: None)(ms.Tensor(x))]

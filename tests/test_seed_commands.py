@@ -93,22 +93,23 @@ ROWS = [
                                         "--train_steps", "2", *CN_TINY],
         lambda out, work: [line for line in open(os.path.join(work, "train_log", "training_log.txt"))
                            if line.startswith("epoch: 1, loss: ") and "per step time" in line]
-        and os.path.exists(os.path.join(work, "ckpt", "centernet-1_2.ckpt")) or pytest.fail(out), env=CPU),
+        and os.path.exists(os.path.join(work, "outputs", "default_config", "ckpt", "centernet-1_2.ckpt")) or pytest.fail(out), env=CPU),
     Row("run_distributed_train_ascend", ["bash", "scripts/run_distributed_train_ascend.sh", "{mr}", "{hccl}"],
         # hyper_parameter_config.ini turns the data sink on, as the zoo's does
         _ascend_distributed("LOG0", "data sink runs on Ascend and GPU only"), expect=1, env=CPU),
     Row("run_standalone_eval_ascend val", ["bash", "scripts/run_standalone_eval_ascend.sh", "0", "val", "{coco}",
-                                           "ckpt/centernet-1_2.ckpt", *CN_TINY],
-        lambda out, work: AP_LINE in out and os.path.exists(os.path.join(work, "results", "results.json"))
+                                           "outputs/default_config/ckpt/centernet-1_2.ckpt", *CN_TINY],
+        lambda out, work: AP_LINE in out and os.path.exists(os.path.join(work, "outputs", "default_config", "results", "results.json"))
         or pytest.fail(out), env=CPU),
     Row("run_standalone_eval_ascend test", ["bash", "scripts/run_standalone_eval_ascend.sh", "0", "test", "{coco}",
-                                            "ckpt/centernet-1_2.ckpt", *CN_TINY],
+                                            "outputs/default_config/ckpt/centernet-1_2.ckpt", *CN_TINY,
+                                            "--overwrite", "true"],  # the val row's results folder
         lambda out, work: "test: 6 images (test)" in out and AP_LINE not in out or pytest.fail(out), env=CPU),
     Row("export MINDIR", ["python", "export.py", "--device_id", "0", "--export_format", "MINDIR", "--export_load_ckpt",
-                          "ckpt/centernet-1_2.ckpt", "--export_name", "centernet", *CN_TINY],
+                          "outputs/default_config/ckpt/centernet-1_2.ckpt", "--export_name", "centernet", *CN_TINY],
         lambda out, work: os.path.getsize(os.path.join(work, "centernet.mindir")) > 1e6 or pytest.fail(out)),
     Row("export AIR", ["python", "export.py", "--device_id", "0", "--export_format", "AIR", "--export_load_ckpt",
-                       "ckpt/centernet-1_2.ckpt", "--export_name", "centernet"],
+                       "outputs/default_config/ckpt/centernet-1_2.ckpt", "--export_name", "centernet"],
         lambda out, work: _one_line_error(out, "AIR export needs an Ascend device"), expect=2),
     Row("run_infer_310 (CenterNet)", ["bash", "scripts/run_infer_310.sh", "centernet.mindir", "{coco}", "y", "0",
                                       *CN_TINY[-2:]],
@@ -142,26 +143,30 @@ ROWS = [
                  *CF_TINY[2:4]], _wider_tree("output/centerface/2")),
     Row("test_distribute", ["bash", "scripts/test_distribute.sh", "CPU", "{cf_model}", "{faces}/images/val/images",
                             "{faces}/ground_truth/wider_face_val.mat", "output/centerface", "1", "3", "0", "1",
-                            *CF_TINY[2:4]],
+                            *CF_TINY[2:4], "--overwrite", "true"],  # epoch 2 is the test row's
         lambda out, work: sorted(os.listdir(os.path.join(work, "output", "centerface"))) == ["1", "2"]
         or pytest.fail(out)),
     # the seed edits the prediction folder inside eval.sh; ours takes it as a second argument
     Row("eval", ["bash", "scripts/eval.sh", "{faces}/ground_truth", "output/centerface/2"],
         lambda out, work: _ap_block(out, work) or "start eval" in out or pytest.fail(out)),
-    Row("eval_all", ["bash", "scripts/eval_all.sh", "{faces}/ground_truth", "output/centerface"],
+    Row("eval_all", ["bash", "scripts/eval_all.sh", "{faces}/ground_truth", "output/centerface", "--overwrite"],
         lambda out, work: out.count("Easy   Val AP: ") == 4 and "best epoch: " in out or pytest.fail(out)),
     Row("test_and_eval", ["bash", "scripts/test_and_eval.sh", "CPU", "{cf_model}", "{faces}/images/val/images",
                           "{faces}/ground_truth/wider_face_val.mat", "save", "0-2_6.ckpt", "{faces}/ground_truth",
                           *CF_TINY[2:4]],
         lambda out, work: _ap_block(out, work) or _wider_tree("save/2")(out, work)),
-    Row("eval.py --pred --gt", ["python", "eval.py", "--pred", "output/centerface/2", "--gt", "{faces}/ground_truth"],
+    Row("eval.py --pred --gt again", ["python", "eval.py", "--pred", "output/centerface/2", "--gt", "{faces}/ground_truth"],
+        lambda out, work: _one_line_error(out, "output/centerface/2_eval/metrics.json already holds an earlier "
+                                               "run's results"), expect=2),
+    Row("eval.py --pred --gt", ["python", "eval.py", "--pred", "output/centerface/2", "--gt", "{faces}/ground_truth",
+                                "--overwrite"],
         lambda out, work: _ap_block(out, work) or _wider_tree("output/centerface/2")(out, work)),
     Row("export.py without the recipe", ["python", "export.py", "--ckpt_file", "{cf_ckpt}", "--file_format", "MINDIR",
                                          "--TEST_BATCH_SIZE", "1"],
         lambda out, work: _one_line_error(out, f"it holds a centerface network: add --config {WIDER}"), expect=2),
     Row("export.py MINDIR", ["python", "export.py", "--config", WIDER, "--ckpt_file", "{cf_ckpt}", "--file_format",
                              "MINDIR", "--TEST_BATCH_SIZE", "1", *CF_TINY[2:4]],
-        lambda out, work: _only("centerface*.mindir", work) or pytest.fail(out)),
+        lambda out, work: _only("outputs/*/centerface*.mindir", work) or pytest.fail(out)),
     Row("export.py AIR", ["python", "export.py", "--config", WIDER, "--ckpt_file", "{cf_ckpt}", "--file_format", "AIR",
                           "--TEST_BATCH_SIZE", "1"],
         lambda out, work: _one_line_error(out, "AIR export needs an Ascend device"), expect=2),
@@ -209,7 +214,7 @@ def _paths(work):
         return _only("device0/outputs/*/0-2_6.ckpt", work)
     return {"coco": lambda: str(work / "coco2017"), "mr": lambda: str(work / "mr"), "faces": lambda: str(work / "widerface"),
             "hccl": lambda: str(work / "hccl_1p.json"), "cf_ckpt": cf_ckpt,
-            "cf_model": lambda: os.path.dirname(cf_ckpt()), "cf_mindir": lambda: _only("centerface*.mindir", work)}
+            "cf_model": lambda: os.path.dirname(cf_ckpt()), "cf_mindir": lambda: _only("outputs/*/centerface*.mindir", work)}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.name for r in ROWS])

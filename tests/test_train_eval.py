@@ -183,3 +183,39 @@ def test_shell_scripts_convert_train_eval(tiny_coco, tmp_path):
     proc = subprocess.run(["bash", os.path.join(scripts, "run_standalone_eval.sh"), "0"], capture_output=True,
                           text=True, cwd=tmp_path)
     assert proc.returncode == 1 and proc.stdout.startswith("Usage:")
+
+
+def test_an_earlier_run_is_never_overwritten_silently(trained, tiny_coco, tmp_path):
+    """Training into a folder holding another run's checkpoints, evaluating into a results folder in
+    use: one line naming the folder and the ways out; --overwrite true replaces them."""
+    import shutil
+
+    from centerdet.config import load_config
+    from centerdet.engine.evaluator import run_inference
+
+    work, _, _ = trained
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(work / "ckpt", ckpt)
+    before = sorted(os.listdir(ckpt))
+    args = TINY + ["--data_dir", str(tiny_coco), "--mindrecord_dir", str(work / "mr"),
+                   "--save_checkpoint_path", str(ckpt), "--train_steps", "2", "--save_checkpoint_steps", "2"]
+    proc = run("train.py", args, tmp_path, expect=2)
+    assert proc.stderr.strip() == (
+        f"error: save_checkpoint_path {ckpt} holds an earlier run (2 checkpoints, newest centernet-2_4.ckpt): "
+        f"continue it with --resume true, start over with --overwrite true, or choose another save_checkpoint_path")
+    assert sorted(os.listdir(ckpt)) == before
+    proc = run("train.py", args + ["--overwrite", "true"], tmp_path)
+    assert f"overwrite: removed the 2 checkpoints and the history of the earlier run in {ckpt}" in proc.stdout
+    assert sorted(n for n in os.listdir(ckpt) if n.endswith(".ckpt")) == ["centernet-1_2.ckpt"]
+    assert json.loads((ckpt / "history.json").read_text())["step"] == [1, 2]
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "results.json").write_text("[]")
+    cfg = load_config("centernet_r18-ida_1xb16-16e_synthetic", {
+        "data_dir": str(tiny_coco), "load_checkpoint_path": str(ckpt / "centernet-1_2.ckpt"),
+        "save_result_dir": str(results), "use_dcn": "true"})
+    with pytest.raises(CenterDetError, match=f"save_result_dir {results} already holds an earlier run's results "
+                                             r"\(folder\): choose another save_result_dir, or pass --overwrite true"):
+        run_inference(cfg, log=lambda line: None)
+    assert (results / "results.json").read_text() == "[]"

@@ -53,6 +53,13 @@ class CommonConfig:
     # blocked layouts, AVX-512 where the CPU has it), "mindspore" MindSpore's own. GPU/Ascend: unused.
     cpu_kernels: str = field("onednn", ("onednn", "mindspore"))
     seed: int = 1
+    # Paths (README "Paths"): relative ones are relative to the working directory, except the
+    # annotation and image keys below, which are relative to data_dir. Empty output paths name a
+    # folder of the run: <output_dir>/<run_name>/ckpt, .../results, .../<model>.<format>; run_name
+    # empty: the --config file's name without its suffix (the model's name without a file).
+    output_dir: str = "outputs"
+    run_name: str = ""
+    overwrite: bool = False         # replace the results of an earlier run instead of refusing
     # data
     data_dir: str = ""
     train_ann_file: str = "annotations/instances_train2017.json"
@@ -61,7 +68,7 @@ class CommonConfig:
     val_img_dir: str = "val2017"
     test_ann_file: str = "annotations/image_info_test-dev2017.json"
     test_img_dir: str = "test2017"
-    mindrecord_dir: str = ""
+    mindrecord_dir: str = ""        # empty: <data_dir>/mindrecord
     mindrecord_prefix: str = "coco_det.train.mind"
     mindrecord_shards: int = 8
     num_parallel_workers: int = 8
@@ -124,7 +131,7 @@ class CommonConfig:
     enable_data_sink: bool = False
     data_sink_steps: int = 1
     # checkpoints and logging
-    save_checkpoint_path: str = "./ckpt"
+    save_checkpoint_path: str = ""
     save_checkpoint_steps: int = 1000
     save_checkpoint_epochs: int = 0   # > 0: save at the end of every N epochs instead of every save_checkpoint_steps
     save_checkpoint_num: int = 5
@@ -142,7 +149,7 @@ class CommonConfig:
     # evaluation
     run_mode: str = field("val", ("val", "test"))
     enable_eval: bool = True        # eval.py scores the val predictions (false: results only; the zoo's flag)
-    save_result_dir: str = "./results"
+    save_result_dir: str = ""
     # results under save_result_dir/<checkpoint epoch>/ (the model zoo's per-epoch CenterFace folders)
     result_per_checkpoint: bool = False
     visual_image: bool = False
@@ -161,7 +168,7 @@ class CommonConfig:
     fold_bn: bool = True            # eval/test/export run the network with BatchNorm folded into the convs
     # export and deployment: the network input is input_res_test padded to a multiple of 32
     file_format: str = field("MINDIR", ("MINDIR", "AIR", "ONNX"))
-    export_name: str = ""           # output file name without suffix; empty: the model name
+    export_name: str = ""           # output file name without suffix
     export_batch_size: int = 1
 
 
@@ -376,7 +383,20 @@ def load_config(config_path: Optional[str] = None, overrides: Optional[Dict[str,
     _apply(cfg, overrides, "command line", raw=True)
     _validate(cfg)
     task.validate(cfg)
+    _fill_paths(cfg, None if from_checkpoint else config_path)
     return cfg
+
+
+def _fill_paths(cfg, config_path):
+    """The empty path keys named for the run (the rule in CommonConfig's comment)."""
+    if not cfg.run_name:
+        cfg.run_name = os.path.splitext(os.path.basename(config_path))[0] if config_path else cfg.model
+    run_dir = os.path.join(cfg.output_dir, cfg.run_name)
+    cfg.save_checkpoint_path = cfg.save_checkpoint_path or os.path.join(run_dir, "ckpt")
+    cfg.save_result_dir = cfg.save_result_dir or os.path.join(run_dir, "results")
+    cfg.export_name = cfg.export_name or os.path.join(run_dir, cfg.model)
+    if not cfg.mindrecord_dir and cfg.data_dir:
+        cfg.mindrecord_dir = os.path.join(cfg.data_dir, "mindrecord")
 
 
 def to_dict(cfg: CommonConfig) -> Dict[str, Any]:

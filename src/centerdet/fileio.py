@@ -87,3 +87,14 @@ def check_free_space(path, needed_bytes, what, advice):
     if free < needed_bytes:
         raise CenterDetError(f"{what} {path} has {free / 2**20:.0f} MB free but needs about "
                              f"{needed_bytes / 2**20:.0f} MB; {advice}")
+
+
+def refuse_overwrite(path, what, overwrite=False, hint=""):
+    """The rule of every writer: results of an earlier run (a file at ``path``, or a folder holding
+    anything) are replaced only when asked (``overwrite``), never silently."""
+    path = os.fspath(path)
+    if overwrite or not os.path.exists(path) or (os.path.isdir(path) and not os.listdir(path)):
+        return
+    kind = "folder" if os.path.isdir(path) else "file"
+    raise CenterDetError(f"{what} {path} already holds an earlier run's results ({kind}): choose another {what}"
+                         f"{hint}, or pass --overwrite true to replace them")

@@ -17,6 +17,7 @@ import sys
 
 import centerdet  # noqa: F401  (oneDNN setting before mindspore loads)
 from centerdet.errors import cli_main
+from centerdet.fileio import refuse_overwrite
 
 
 def _torchvision(args):
@@ -53,6 +54,7 @@ def _command(sub, name, help_text, run, src_help, out_help="the MindSpore .ckpt 
     p = sub.add_parser(name, help=help_text)
     p.add_argument("--src", required=True, help=src_help)
     p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(run=run)
     return p
 
@@ -81,6 +83,7 @@ def _parser():
 @cli_main
 def main(argv=None):
     args = _parser().parse_args(argv)
+    refuse_overwrite(args.out, "--out", args.overwrite)
     args.run(args)
     return 0
 

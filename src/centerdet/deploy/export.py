@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 
 from centerdet.errors import CenterDetError
+from centerdet.fileio import refuse_overwrite
 
 SUFFIX = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}
 NET_MULTIPLE = 32
@@ -34,10 +35,10 @@ def export_network(cfg, log=print):
     if cfg.export_batch_size < 1:
         raise CenterDetError(f"config key 'export_batch_size' must be positive, got {cfg.export_batch_size}")
     # MindSpore's standard operators, so that the file runs anywhere (not centerdet's CPU kernels)
+    out = (cfg.export_name or cfg.model) + SUFFIX[fmt]
+    refuse_overwrite(out, "export_name", cfg.overwrite)
     net = load_detector(dataclasses.replace(cfg, cpu_kernels="mindspore"), log, log_kernels=False)
     shape = export_shape(cfg)
-    name = cfg.export_name or cfg.model
-    out = name + SUFFIX[fmt]
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=".export.", dir=folder)

@@ -14,10 +14,10 @@ import centerdet  # noqa: F401  (oneDNN setting before mindspore loads)
 from centerdet.deploy.files import input_path, load_meta, output_path, read_array, write_array
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError, cli_main
-from centerdet.fileio import ensure_writable_dir
+from centerdet.fileio import ensure_writable_dir, refuse_overwrite
 
 
-def run_mindir(mindir, input_dir, output_dir, device_target="CPU", device_id=0, log=print):
+def run_mindir(mindir, input_dir, output_dir, device_target="CPU", device_id=0, log=print, overwrite=False):
     """Returns the median milliseconds per image of the network runs; the first run, which compiles
     the graph, is reported apart and left out of it when there are other runs."""
     import mindspore as ms
@@ -28,6 +28,7 @@ def run_mindir(mindir, input_dir, output_dir, device_target="CPU", device_id=0, 
     if not os.path.isfile(mindir):
         raise CenterDetError(f"MINDIR file not found: {mindir}")
     meta = load_meta(input_dir)
+    refuse_overwrite(output_dir, "--output_dir", overwrite)
     ensure_writable_dir(output_dir, "output_dir")
     init_device(device_target, device_id, "graph")
     try:
@@ -69,8 +70,10 @@ def main(argv=None):
     parser.add_argument("--output_dir", required=True, help="where to write <name>_<k>.bin")
     parser.add_argument("--device_target", default=os.environ.get("DEVICE_TARGET", "CPU"), choices=("CPU", "GPU", "Ascend"))
     parser.add_argument("--device_id", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run")
     args = parser.parse_args(argv)
-    run_mindir(args.mindir, args.input_dir, args.output_dir, args.device_target, args.device_id)
+    run_mindir(args.mindir, args.input_dir, args.output_dir, args.device_target, args.device_id,
+               overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

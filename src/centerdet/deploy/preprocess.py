@@ -12,7 +12,7 @@ from centerdet.deploy.export import export_shape
 from centerdet.deploy.files import head_layout, input_path, save_meta, write_array
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
-from centerdet.fileio import ensure_writable_dir, write_text
+from centerdet.fileio import ensure_writable_dir, refuse_overwrite, write_text
 
 
 def fixed_shape_config(cfg):
@@ -33,6 +33,7 @@ def preprocess(cfg, out_dir, log=print):
 
     if not out_dir:
         raise CenterDetError("give --output_path: the folder for the input .bin files and meta.json")
+    refuse_overwrite(out_dir, "output_path", cfg.overwrite)
     ensure_writable_dir(os.path.join(out_dir, "images"), "output_path")
     fixed = fixed_shape_config(cfg)
     _, _, h, w = export_shape(cfg)

@@ -192,6 +192,27 @@ def _checkpoints(cfg, step_cell, is_main, log):
     return ckpts
 
 
+def start_over(cfg, is_main: bool, log=print, remove: bool = False) -> None:
+    """A run that does not resume must not write over the checkpoints and history of an earlier one
+    in its save_checkpoint_path: refused at once, or with ``overwrite`` removed by rank 0 (``remove``:
+    once the data and the network are known to be fine)."""
+    earlier = CheckpointManager(cfg.save_checkpoint_path, checkpoint_prefix(cfg)).list()
+    history = os.path.join(cfg.save_checkpoint_path, "history.json")
+    if cfg.resume or not (earlier or os.path.isfile(history)):
+        return
+    if not cfg.overwrite:
+        newest = f"{len(earlier)} checkpoints, newest {os.path.basename(earlier[-1])}" if earlier else "history.json"
+        raise CenterDetError(f"save_checkpoint_path {cfg.save_checkpoint_path} holds an earlier run ({newest}): "
+                             f"continue it with --resume true, start over with --overwrite true, or choose "
+                             f"another save_checkpoint_path")
+    if is_main and remove:
+        for path in earlier + [history]:
+            if os.path.exists(path):
+                os.unlink(path)
+        log(f"overwrite: removed the {len(earlier)} checkpoints and the history of the earlier run in "
+            f"{cfg.save_checkpoint_path}")
+
+
 def check_sink(cfg, steps_per_epoch: int, total: int) -> None:
     """A sink call runs sink_steps steps on the device, so epochs, checkpoints and the end of the
     run must fall on multiples of it; image ids never reach the host."""
@@ -223,6 +244,7 @@ def build_run(cfg, log=print) -> Run:
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")
+    start_over(cfg, rank == 0, log)
     rank_dir = os.path.join(cfg.save_checkpoint_path, f"LOG{rank}") if group > 1 else cfg.save_checkpoint_path
     if group > 1:
         log = rank_logger(log, os.path.join(rank_dir, "training_log.txt"))
@@ -247,6 +269,7 @@ def build_run(cfg, log=print) -> Run:
     if cfg.load_checkpoint_path and not cfg.resume:
         load_weights(net, cfg.load_checkpoint_path, log=log)
     step_cell = _build_step(cfg, net, lr)
+    start_over(cfg, rank == 0, log, remove=True)
     ckpts = _checkpoints(cfg, step_cell, rank == 0, log)
     start = 0
     if cfg.resume:

@@ -11,7 +11,7 @@ from centerdet import tasks
 from centerdet.data.images import read_image
 from centerdet.engine.progress import log_progress
 from centerdet.errors import CenterDetError
-from centerdet.fileio import ensure_writable_dir
+from centerdet.fileio import ensure_writable_dir, refuse_overwrite
 
 
 @dataclasses.dataclass
@@ -90,8 +90,10 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     out_dir = result_dir(cfg)
     metric = metric or tasks.of(cfg).metric(cfg, out_dir, log)
     images = metric.images()  # the annotations are read (and found fine) before anything is written
-    ensure_writable_dir(out_dir, "save_result_dir")
     report_dir = metric.report_dir or out_dir
+    for folder in dict.fromkeys((out_dir, report_dir)):
+        refuse_overwrite(folder, "save_result_dir", cfg.overwrite)
+    ensure_writable_dir(out_dir, "save_result_dir")
     if detect is None:
         from centerdet.inference import Predictor
 

@@ -45,7 +45,8 @@ OPTIONS = (("--gt", {"required": True, "help": "directory of the official ground
            ("--root", {"required": True, "help": "folder of the epoch folders (test.py's --save_dir)"}),
            ("--start", {"type": int, "help": "first epoch to score"}),
            ("--end", {"type": int, "help": "last epoch to score"}),
-           ("--iou", {"type": float, "default": 0.5, "help": "IoU of the APs the choice uses (0.5 official)"}))
+           ("--iou", {"type": float, "default": 0.5, "help": "IoU of the APs the choice uses (0.5 official)"}),
+           ("--overwrite", {"action": "store_true", "help": "replace the metrics of earlier evaluations"}))
 
 
 @cli_main
@@ -58,7 +59,7 @@ def main(argv=None):
     scores = []
     for epoch, folder in epoch_folders(args.root, args.start, args.end):
         results = evaluate_protocols(read_predictions(folder, gt), gt, args.iou)
-        report(results, folder, beside(folder))
+        report(results, folder, beside(folder), overwrite=args.overwrite)
         scores.append((epoch, {s: float(results[0][s]) for s in SETTINGS}))
     for criterion, (epoch, aps) in best(scores).items():
         name = "Easy + Medium + Hard AP" if criterion == "sum" else f"{criterion.capitalize()} AP"

@@ -34,7 +34,7 @@ import numpy as np
 from centerdet.data.widerface import GT_FILES, SETTINGS, load_ground_truth
 from centerdet.errors import CenterDetError, cli_main
 from centerdet.evaluation import EvalImage, Metric
-from centerdet.fileio import write_json, write_text
+from centerdet.fileio import refuse_overwrite, write_json, write_text
 from centerdet.nms import bbox_overlaps
 
 # ---------------------------------------------------------------- prediction files
@@ -304,7 +304,7 @@ class WiderFaceMetric(Metric):
         if self.cfg.eval_max_images > 0:
             gt = gt.subset({tuple(im.key) for im in self._images})
         results = evaluate_protocols(read_predictions(self.out_dir, gt, self.log), gt, self.cfg.eval_iou)
-        report(results, self.out_dir, self.report_dir, self.log)
+        report(results, self.out_dir, self.report_dir, self.log, overwrite=self.cfg.overwrite)
         return {s: float(np.nan_to_num(results[0][s])) for s in SETTINGS}
 
 
@@ -354,12 +354,13 @@ def build_parser():
     parser.add_argument("--iou", type=float, default=0.5,
                         help="IoU threshold of the reported metrics: 0.5 official (default), 0.4 as the model "
                              "zoo's eval.py; the other protocol is printed too")
+    parser.add_argument("--overwrite", action="store_true", help="replace the metrics of an earlier evaluation")
     parser.add_argument("--out", default=None,
                         help="where metrics.json and pr_curves.png go (default: beside --pred, as <pred>_eval)")
     return parser
 
 
-def report(results, pred_dir, out_dir, log=print):
+def report(results, pred_dir, out_dir, log=print, overwrite=False):
     """Print the seed's result block of each result (evaluate_protocols), labelled with its IoU;
     write metrics.json (the first result's APs, the others under "iou_<t>") and the first's
     pr_curves.png into ``out_dir``."""
@@ -374,6 +375,7 @@ def report(results, pred_dir, out_dir, log=print):
     for r in results[1:]:
         metrics[f"iou_{r['iou_thresh']:g}"] = {s: _json_float(r[s]) for s in SETTINGS}
     metrics_path = os.path.join(out_dir, "metrics.json")
+    refuse_overwrite(metrics_path, "metrics file", overwrite, " (--out)")
     write_json(metrics_path, metrics, indent=2)
     curves = {s.capitalize(): (result["curves"][s]["recall"], result["curves"][s]["precision"],
                                np.nan_to_num(result[s])) for s in SETTINGS}
@@ -391,7 +393,7 @@ def main(argv=None):
         raise CenterDetError(f"--iou must be in (0, 1], got {args.iou}")
     gt = load_ground_truth(args.gt)
     results = evaluate_protocols(read_predictions(args.pred, gt), gt, args.iou)
-    report(results, args.pred, args.out or beside(args.pred))
+    report(results, args.pred, args.out or beside(args.pred), overwrite=args.overwrite)
     return 0
 
 
