@@ -533,6 +533,7 @@ def test_convert_cli_skips_and_counts(coco_data, tmp_path):
     assert any(line.startswith("skip: ") and jpg.name in line for line in proc.stdout.splitlines())
 
     before = snapshot(tmp_path / "mr")
+    args += ["--overwrite", "true"]  # converting again is asked for; failing, it must still lose nothing
     ann_path.write_bytes(b"")
     one_line_error(run_cli("centerdet", ["mindrecord", *args], tmp_path), "annotation file is empty (0 bytes)", ann_path)
     assert snapshot(tmp_path / "mr") == before

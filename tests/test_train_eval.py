@@ -191,17 +191,20 @@ def test_an_earlier_run_is_never_overwritten_silently(trained, tiny_coco, tmp_pa
     import shutil
 
     from centerdet.config import load_config
+    from centerdet.engine.checkpoint import CheckpointManager
     from centerdet.engine.evaluator import run_inference
 
     work, _, _ = trained
     ckpt = tmp_path / "ckpt"
     shutil.copytree(work / "ckpt", ckpt)
     before = sorted(os.listdir(ckpt))
+    earlier = CheckpointManager(str(ckpt), "centernet").list()  # 2_4, or 2_6 once the resume test ran
     args = TINY + ["--data_dir", str(tiny_coco), "--mindrecord_dir", str(work / "mr"),
                    "--save_checkpoint_path", str(ckpt), "--train_steps", "2", "--save_checkpoint_steps", "2"]
     proc = run("train.py", args, tmp_path, expect=2)
     assert proc.stderr.strip() == (
-        f"error: save_checkpoint_path {ckpt} holds an earlier run (2 checkpoints, newest centernet-2_4.ckpt): "
+        f"error: save_checkpoint_path {ckpt} holds an earlier run (2 checkpoints, newest "
+        f"{os.path.basename(earlier[-1])}): "
         f"continue it with --resume true, start over with --overwrite true, or choose another save_checkpoint_path")
     assert sorted(os.listdir(ckpt)) == before
     proc = run("train.py", args + ["--overwrite", "true"], tmp_path)
@@ -219,3 +222,8 @@ def test_an_earlier_run_is_never_overwritten_silently(trained, tiny_coco, tmp_pa
                                              r"\(folder\): choose another save_result_dir, or pass --overwrite true"):
         run_inference(cfg, log=lambda line: None)
     assert (results / "results.json").read_text() == "[]"
+    from centerdet.cli import run as run_command
+    with pytest.raises(CenterDetError, match=f"mindrecord_dir {work / 'mr'} already holds MindRecord 'tiny.mind': "
+                                             "choose another mindrecord_dir or mindrecord_prefix, or pass --overwrite"):
+        run_command("mindrecord", ["--config", "centernet_r18-ida_1xb16-16e_synthetic", "--data_dir", str(tiny_coco),
+                                   "--mindrecord_dir", str(work / "mr"), "--mindrecord_prefix", "tiny.mind"])

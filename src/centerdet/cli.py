@@ -141,7 +141,7 @@ def _mindrecord(cfg, paths):
     ann, img_dir = split_paths(cfg, paths["split"])
     task = tasks.of(cfg)
     convert(ann, img_dir, cfg.mindrecord_dir, cfg.mindrecord_prefix, cfg.mindrecord_shards,
-            num_keypoints=task.num_keypoints, keep_crowd=task.train_on_crowd)
+            num_keypoints=task.num_keypoints, keep_crowd=task.train_on_crowd, overwrite=cfg.overwrite)
 
 
 def _config(cfg, paths):

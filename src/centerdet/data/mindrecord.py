@@ -180,15 +180,20 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
     return written, skipped
 
 
-def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print, num_keypoints=0, keep_crowd=True):
+def convert(ann_file, img_dir, mindrecord_dir, prefix, shards=1, log=print, num_keypoints=0, keep_crowd=True,
+            overwrite=True):
     """Write the annotated images of a split (COCO-format json, or a WIDER label.txt); returns
     (written, skipped). Bad images are skipped with their path printed; the counts are printed at
     the end. label.txt gives no image sizes, so its boxes are clipped here, once an image is decoded.
-    ``keep_crowd``: crowd boxes are written (flagged) or left out (the task does not train on them)."""
+    ``keep_crowd``: crowd boxes are written (flagged) or left out (the task does not train on them);
+    without ``overwrite`` a finished conversion there is an error (once the annotations are read)."""
     dataset = DetectionDataset(ann_file, img_dir, require_annotations=True, num_keypoints=num_keypoints,
                                keep_crowd=keep_crowd)
     if len(dataset) == 0:
         raise CenterDetError(f"{ann_file}: no image has a usable annotation; nothing to convert")
+    if not overwrite and find_mindrecord(mindrecord_dir, prefix):
+        raise CenterDetError(f"mindrecord_dir {mindrecord_dir} already holds MindRecord '{prefix}': choose another "
+                             f"mindrecord_dir or mindrecord_prefix, or pass --overwrite true to convert again")
     samples = ((dataset.image_path(im), im.id, lambda h, w, im=im: pack_annotation(dataset.sized(im, w, h)))
                for im in dataset.images)
     needed = int(1.05 * _bytes_on_disk(dataset.image_path(im) for im in dataset.images))

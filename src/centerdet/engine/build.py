@@ -244,7 +244,6 @@ def build_run(cfg, log=print) -> Run:
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")
-    start_over(cfg, rank == 0, log)
     rank_dir = os.path.join(cfg.save_checkpoint_path, f"LOG{rank}") if group > 1 else cfg.save_checkpoint_path
     if group > 1:
         log = rank_logger(log, os.path.join(rank_dir, "training_log.txt"))
@@ -261,6 +260,7 @@ def build_run(cfg, log=print) -> Run:
     total = cfg.train_steps if cfg.train_steps > 0 else cfg.epoch_size * steps_per_epoch
     if cfg.enable_data_sink:
         check_sink(cfg, steps_per_epoch, total)
+    start_over(cfg, rank == 0, log)
     lr = build_lr(cfg, total, steps_per_epoch)
 
     net = build_model(cfg)

@@ -48,12 +48,12 @@ def load_detector(cfg, log=print, log_kernels: bool = True):
 
     if not cfg.load_checkpoint_path:
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     stored = stored_config(cfg.load_checkpoint_path)
     changed = differences(stored, cfg) if stored else []
     if changed:
         log(f"warning: {cfg.load_checkpoint_path} was trained with {'; '.join(changed)}; "
             f"to run it as trained: --config {cfg.load_checkpoint_path}")
-    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
     net = build_model(cfg)
     matched, skipped, missing = load_weights(net, cfg.load_checkpoint_path, log=log, require_all=True)
     if missing:
