@@ -31,10 +31,11 @@ def tagged_blocks(text):
 
 def test_the_tagged_blocks_are_the_runnable_ones():
     blocks = tagged_blocks(open(os.path.join(ROOT, "README.md"), encoding="utf-8").read())
-    assert len(blocks) >= 6 and all(commands for _, commands in blocks)
+    assert len(blocks) >= 7 and all(commands for _, commands in blocks)
     text = "\n".join(c for _, commands in blocks for c in commands)
     for needed in ("run_standalone_train.sh", "eval.py", "run_distributed_train_cpu.sh", "test.sh", "eval_all.sh",
-                   "export.py", "preprocess.py", "deploy.infer", "postprocess.py", "centerdet config"):
+                   "export.py", "preprocess.py", "deploy.infer", "postprocess.py", "centerdet config",
+                   "centerdet.detect"):
         assert needed in text
 
 

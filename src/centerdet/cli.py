@@ -1,6 +1,6 @@
 """One command line for every entry point: ``centerdet <command> [--config FILE|RECIPE] [--key value ...]``.
 
-Commands: train, eval, test, export, preprocess, postprocess, mindrecord, convert, demo, config.
+Commands: train, eval, test, export, preprocess, postprocess, mindrecord, convert, demo, detect, config.
 Every config key is a ``--key value`` flag (a task's model-zoo flag names too); a few commands
 take paths that are not config keys (preprocess: --output_path; postprocess: --pre_result_path
 --result_path; mindrecord: --split). The top-level scripts (train.py, eval.py, ...) are this
@@ -171,7 +171,8 @@ COMMANDS = {
 }
 # Commands with their own command lines (sub-commands of their own).
 OWN_PARSERS = {"convert": ("centerdet.convert.__main__", "convert PyTorch / ONNX weights to MindSpore and back"),
-               "demo": ("centerdet.demo", "synthetic data -> train -> evaluate -> pictures, in one go")}
+               "demo": ("centerdet.demo", "synthetic data -> train -> evaluate -> pictures, in one go"),
+               "detect": ("centerdet.detect", "run a checkpoint on your own images: drawn pictures + JSON")}
 
 
 def usage() -> str:

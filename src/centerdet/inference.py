@@ -10,12 +10,13 @@ from centerdet.geometry import get_affine_transform, padded_size
 NET_MULTIPLE = 32  # the backbone's total stride: network inputs are padded to a multiple of it
 
 
-def make_test_canvas(img, scale, cfg):
+def make_test_canvas(img, scale, cfg, multiple: int = NET_MULTIPLE):
     """Resize by ``scale`` and place on the test canvas. Returns (BGR float [0,1] canvas, meta).
 
     keep_res: the image keeps its size and is centred on a canvas padded to a multiple of
     test_pad + 1; otherwise it is letterboxed into input_res_test. The canvas is then zero-padded
-    at the bottom/right to a multiple of 32, which moves no coordinates.
+    at the bottom/right to a multiple of ``multiple`` (32, or more to share one compiled graph
+    between nearby sizes), which moves no coordinates.
     """
     h, w = img.shape[:2]
     new_h, new_w = int(h * scale), int(w * scale)
@@ -29,8 +30,8 @@ def make_test_canvas(img, scale, cfg):
         size = float(max(new_h, new_w))
     resized = cv2.resize(img, (new_w, new_h)) if (new_h, new_w) != (h, w) else img
     trans = get_affine_transform(center, size, 0, (inp_w, inp_h))
-    net_h = -(-inp_h // NET_MULTIPLE) * NET_MULTIPLE
-    net_w = -(-inp_w // NET_MULTIPLE) * NET_MULTIPLE
+    net_h = -(-inp_h // multiple) * multiple
+    net_w = -(-inp_w // multiple) * multiple
     canvas = cv2.warpAffine(resized, trans, (net_w, net_h), flags=cv2.INTER_LINEAR)
     meta = {"center": center, "scale": size, "out_size": (inp_w // cfg.down_ratio, inp_h // cfg.down_ratio),
             "test_scale": scale}
@@ -41,8 +42,8 @@ class Predictor:
     """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
     [x1, y1, x2, y2, score, label], plus the task's extra (x, y) columns (CenterFace's landmarks)."""
 
-    def __init__(self, net, cfg):
-        self.net, self.cfg = net, cfg
+    def __init__(self, net, cfg, multiple: int = NET_MULTIPLE):
+        self.net, self.cfg, self.multiple = net, cfg, multiple
         self.specs = tasks.of(cfg).heads(cfg)
         self._compiled = set()
 
@@ -72,10 +73,15 @@ class Predictor:
             maps[spec.name] = (out[0] + out[1][:, :, ::-1]) / 2 if mean else out[0]
         return maps
 
-    def __call__(self, img):
+    @property
+    def graphs(self) -> int:
+        """How many input shapes were compiled (one graph each)."""
+        return len(self._compiled)
+
+    def __call__(self, img, base_scale: float = 1.0):
         per_scale = []
         for scale in self.cfg.multi_scales:
-            canvas, meta = make_test_canvas(img, scale, self.cfg)
+            canvas, meta = make_test_canvas(img, base_scale * scale, self.cfg, self.multiple)
             per_scale.append(decode_heads(self.heads(canvas), meta, self.cfg))
         return merge_scales(per_scale, self.cfg)
 

@@ -135,6 +135,25 @@ class Task:
         [x1, y1, x2, y2, score, label, ...] in output-map pixels; extra columns are (x, y) pairs."""
         raise NotImplementedError
 
+    def class_names(self, cfg) -> Optional[List[str]]:
+        """Names of the labels for pictures and detection files: the categories of the config's
+        val (else train) annotations when the file is there, else None (labels are numbers)."""
+        import json
+        import os
+
+        from centerdet.data.coco import split_paths
+
+        for split in ("val", "train"):
+            ann = split_paths(cfg, split)[0]
+            if ann.endswith(".json") and os.path.isfile(ann):
+                try:
+                    with open(ann, encoding="utf-8") as f:
+                        cats = sorted(json.load(f).get("categories", []), key=lambda c: c["id"])
+                    return [str(c["name"]) for c in cats] or None
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    return None
+        return None
+
     def metric(self, cfg, out_dir: Optional[str], log: Callable[[str], None] = print):
         """The evaluation of ``cfg``'s split: a centerdet.evaluation.Metric writing into ``out_dir``
         (None: only its image list is wanted)."""

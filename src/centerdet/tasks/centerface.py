@@ -201,6 +201,9 @@ class CenterFaceTask(Task):
         if not 0 < cfg.eval_iou <= 1:
             raise CenterDetError(f"config key 'eval_iou' must be in (0, 1], got {cfg.eval_iou}")
 
+    def class_names(self, cfg):
+        return ["face"]
+
     def describe(self, cfg):
         return f"{cfg.backbone} ({cfg.backbone_act}) + ida neck (width {cfg.head_conv})"
 

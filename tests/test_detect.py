@@ -1,0 +1,98 @@
+"""python -m centerdet.detect on images, folders and globs: files written, shapes bucketed, bad inputs
+named and counted, nothing overwritten."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from centerdet.detect import detection_records, expand_inputs, main, output_names, split_argv
+from centerdet.errors import CenterDetError
+
+FACES = "centerface_mbv2_1xb16-20e_synthetic"
+
+
+def test_split_argv_separates_inputs_own_flags_and_config_keys():
+    inputs, own, rest = split_argv(["a.jpg", "--out", "o", "dir", "--score_thresh=0.5", "--test_size", "640", "b*"])
+    assert inputs == ["a.jpg", "dir", "b*"] and own == {"out": "o", "test_size": "640", "bucket": "128"}
+    assert rest == ["--score_thresh", "0.5"]
+    with pytest.raises(CenterDetError, match="option --config needs a value"):
+        split_argv(["x.jpg", "--config"])
+
+
+def test_output_names_stay_distinct():
+    assert output_names(["a/x.jpg", "b/x.png", "c/y.jpg"]) == ["a_x", "b_x", "y"]
+
+
+def test_detection_records_sort_by_score_and_carry_keypoints():
+    dets = np.array([[1, 2, 3, 4, 0.2, 0, 5, 6, 7, 8], [10, 20, 30, 40, 0.9, 0, 1, 1, 2, 2]], np.float32)
+    records = detection_records(dets, ["face"])
+    assert [r["score"] for r in records] == [0.9, 0.2]
+    assert records[0] == {"box": [10.0, 20.0, 30.0, 40.0], "score": 0.9, "label": 0, "class": "face",
+                          "keypoints": [[1.0, 1.0], [2.0, 2.0]]}
+    assert "keypoints" not in detection_records(dets[:, :6], None)[0] and "class" not in detection_records(dets, None)[0]
+
+
+def test_expand_inputs_names_what_gave_nothing(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "empty").mkdir()
+    for name in ("b.jpg", "a.PNG", "notes.txt"):
+        (tmp_path / "d" / name).write_bytes(b"x")
+    lines = []
+    files, bad = expand_inputs([str(tmp_path / "d"), str(tmp_path / "empty"), str(tmp_path / "nope.jpg"),
+                                str(tmp_path / "d" / "*.jpg"), str(tmp_path / "z*")], lines.append)
+    assert files == [str(tmp_path / "d" / n) for n in ("a.PNG", "b.jpg", "b.jpg")]
+    assert bad == [str(tmp_path / "empty"), str(tmp_path / "nope.jpg"), str(tmp_path / "z*")]
+    assert lines[1] == f"skip: not found: {tmp_path / 'nope.jpg'}" and lines[0].startswith("skip: no image")
+
+
+@pytest.fixture(scope="module")
+def face_checkpoint(tmp_path_factory):
+    import mindspore as ms
+
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+
+    ms.set_seed(3)
+    path = str(tmp_path_factory.mktemp("detect") / "faces.ckpt")
+    ms.save_checkpoint(build_model(load_config(FACES)), path)
+    return path
+
+
+def test_detect_writes_pictures_and_json_and_compiles_one_graph_per_bucket(face_checkpoint, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    sizes = {"p1": (100, 120), "p2": (110, 90), "p3": (120, 126)}
+    for name, (h, w) in sizes.items():
+        cv2.imwrite(str(photos / f"{name}.png"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "out"
+    args = [str(photos), str(tmp_path / "missing.jpg"), "--config", FACES, "--load_checkpoint_path", face_checkpoint,
+            "--out", str(out), "--score_thresh", "0.0"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(os.listdir(out)) == sorted(f"{n}.{ext}" for n in sizes for ext in ("json", "png"))
+    for name, (h, w) in sizes.items():
+        record = json.loads((out / f"{name}.json").read_text())
+        assert (record["width"], record["height"]) == (w, h) and record["image"] == str(photos / f"{name}.png")
+        assert record["detections"] and all(len(d["keypoints"]) == 5 and d["class"] == "face"
+                                            for d in record["detections"])
+        assert cv2.imread(str(out / f"{name}.png")).shape[:2] == (h, w)
+    # all three canvases fit one 128-px bucket: one graph, not three
+    assert lines[-1] == f"detect: 3 images done, 2 inputs skipped, 1 input shapes compiled; results in {out}"
+    assert any(line.startswith("skip: cannot decode image") and "broken.jpg" in line for line in lines)
+    assert f"skip: not found: {tmp_path / 'missing.jpg'}" in lines
+    from centerdet.config import load_config
+    from centerdet.detect import detect
+    cfg = load_config(FACES, {"load_checkpoint_path": face_checkpoint, "keep_res": "true"})
+    with pytest.raises(CenterDetError, match=f"--out {out} already holds an earlier run's results"):
+        detect([str(photos)], cfg, str(out), log=lambda line: None)
+    # canvases 128x128, 128x96, 128x128 at 32-px steps: two graphs
+    counts = detect([str(photos)], cfg, str(tmp_path / "b32"), bucket=32, log=lambda line: None)
+    assert counts == {"images": 3, "skipped": 1, "graphs": 2}
+    with pytest.raises(CenterDetError, match=r"no image among the inputs"):
+        detect([str(tmp_path / "missing.jpg")], cfg, str(tmp_path / "out2"), log=lambda line: None)
+    with pytest.raises(CenterDetError, match=r"--test_size must be 'original' or a longest side"):
+        detect([str(photos)], cfg, str(tmp_path / "out3"), test_size="big", log=lambda line: None)
