@@ -8,11 +8,7 @@ if [ $# -lt 2 ]; then echo "Usage: bash $0 [WORKER_NUM] [CONFIG] [--key value ..
 source "$(dirname "$0")/env.sh"
 WORKER_NUM=$1; CONFIG=$2; shift 2
 PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"   # msrun sits beside the python
-# MindSpore's C++ log: errors only, on the terminal and in LOG/ms_log/ (the cluster bring-up logs
-# its connection retries and group creation as warnings); GLOG_v=2 brings the warnings back.
-export GLOG_v="${GLOG_v:-3}" GLOG_logtostderr="${GLOG_logtostderr:-0}" GLOG_stderrthreshold="${GLOG_stderrthreshold:-3}"
-export GLOG_log_dir="${GLOG_log_dir:-$PWD/LOG/ms_log}"
-mkdir -p "$GLOG_log_dir"
+msrun_log_env LOG   # MindSpore's C++ log: errors only (env.sh)
 msrun --worker_num="$WORKER_NUM" --local_worker_num="$WORKER_NUM" --master_port="${MASTER_PORT:-8118}" \
   --log_dir=LOG --join=True "$REPO_ROOT/train.py" --config "$CONFIG" --device_target CPU \
   --distribute true --device_num "$WORKER_NUM" "$@"

@@ -11,11 +11,7 @@ fi
 source "$(dirname "$0")/env.sh"
 DEVICE_NUM=$1; PRETRAINED_BACKBONE=$2; DATASET=$3; ANNOTATIONS=$4; IMAGES=$5; shift 5
 PATH="$(dirname "$(command -v "$PYTHON")"):$PATH"   # msrun sits beside the python
-# MindSpore's C++ log: errors only, on the terminal and in train_distribute_gpu/ms_log/ (the cluster bring-up logs
-# its connection retries and group creation as warnings); GLOG_v=2 brings the warnings back.
-export GLOG_v="${GLOG_v:-3}" GLOG_logtostderr="${GLOG_logtostderr:-0}" GLOG_stderrthreshold="${GLOG_stderrthreshold:-3}"
-export GLOG_log_dir="${GLOG_log_dir:-$PWD/train_distribute_gpu/ms_log}"
-mkdir -p "$GLOG_log_dir"
+msrun_log_env train_distribute_gpu   # MindSpore's C++ log: errors only (env.sh)
 msrun --worker_num="$DEVICE_NUM" --local_worker_num="$DEVICE_NUM" --master_port="${MASTER_PORT:-8118}" \
   --log_dir=train_distribute_gpu --join=True "$REPO_ROOT/train.py" --config centerface_mbv2_8xb8-140e_widerface \
   --device_target GPU "${TARGET_ARGS[@]}" --distribute true --device_num "$DEVICE_NUM" \

@@ -14,9 +14,10 @@ FACES = "centerface_mbv2_1xb16-20e_synthetic"
 
 
 def test_split_argv_separates_inputs_own_flags_and_config_keys():
-    inputs, own, rest = split_argv(["a.jpg", "--out", "o", "dir", "--score_thresh=0.5", "--test_size", "640", "b*"])
+    inputs, own, rest, config = split_argv(["a.jpg", "--out", "o", "dir", "--score_thresh=0.5", "--test_size", "640",
+                                            "b*", "--config", "c.yaml"])
     assert inputs == ["a.jpg", "dir", "b*"] and own == {"out": "o", "test_size": "640", "bucket": "128"}
-    assert rest == ["--score_thresh", "0.5"]
+    assert rest == {"score_thresh": "0.5"} and config == "c.yaml"
     with pytest.raises(CenterDetError, match="option --config needs a value"):
         split_argv(["x.jpg", "--config"])
 

@@ -14,12 +14,18 @@ from centerdet.config import load_config, to_dict
 from centerdet.errors import CenterDetError, cli_main
 
 
-def parse_overrides(argv: Sequence[str]) -> Tuple[Dict[str, str], Optional[str]]:
-    """``['--a', '1', '--b=x']`` -> ({'a': '1', 'b': 'x'}, config path or None); values stay text."""
+def parse_overrides(argv: Sequence[str], positional: Optional[List[str]] = None
+                    ) -> Tuple[Dict[str, str], Optional[str]]:
+    """``['--a', '1', '--b=x']`` -> ({'a': '1', 'b': 'x'}, config path or None); values stay text.
+    Arguments that are not options are an error, or with ``positional`` appended to it."""
     values, config_path = {}, None
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if positional is not None and not arg.startswith("--"):
+            positional.append(arg)
+            i += 1
+            continue
         if not arg.startswith("--") or arg == "--":
             raise CenterDetError(f"unexpected argument {arg!r}; options look like --key value")
         if "=" in arg:

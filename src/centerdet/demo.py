@@ -39,8 +39,8 @@ def main(argv=None):
     n_train = task.demo.train_images if args.train is None else args.train
     overrides, config_path = parse_overrides(rest)
     data_dir = os.path.join(out, "data")
-    paths = {"model": task.name, "data_dir": data_dir, "save_checkpoint_path": os.path.join(out, "ckpt"), "save_result_dir": os.path.join(out, "results"),
-             "result_per_checkpoint": "false"}
+    paths = {"model": task.name, "data_dir": data_dir, "save_checkpoint_path": os.path.join(out, "ckpt"),
+             "save_result_dir": os.path.join(out, "results"), "result_per_checkpoint": "false"}
     cfg = load_config(config_path or task.demo.config, {**paths, **overrides})
     times, t_all = {}, time.time()
 

@@ -23,28 +23,14 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 OWN_FLAGS = {"out": None, "test_size": "original", "bucket": "128"}
 
 
-def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], List[str]]:
-    """(inputs, this command's flags, config flags as --key value) from a command line."""
-    inputs, own, rest = [], dict(OWN_FLAGS), []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("--"):
-            inputs.append(arg)
-            i += 1
-            continue
-        key, value = (arg[2:].split("=", 1) + [None])[:2] if "=" in arg else (arg[2:], None)
-        if value is None:
-            if i + 1 >= len(argv):
-                raise CenterDetError(f"option --{key} needs a value")
-            value, i = argv[i + 1], i + 2
-        else:
-            i += 1
-        if key in OWN_FLAGS:
-            own[key] = value
-        else:
-            rest += [f"--{key}", value]
-    return inputs, own, rest
+def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str, str], Optional[str]]:
+    """(inputs, this command's flags, config overrides, config path) from a command line."""
+    from centerdet.cli import parse_overrides
+
+    inputs = []
+    values, config_path = parse_overrides(argv, positional=inputs)
+    own = {key: values.pop(key, default) for key, default in OWN_FLAGS.items()}
+    return inputs, own, values, config_path
 
 
 def expand_inputs(inputs: Sequence[str], log=print) -> Tuple[List[str], List[str]]:
@@ -165,15 +151,13 @@ def detect(inputs: Sequence[str], cfg, out_dir: str, test_size: str = "original"
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import dataclasses
 
-    from centerdet.cli import parse_overrides
     from centerdet.config import load_config
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip())
         return 0
-    inputs, own, rest = split_argv(argv)
-    overrides, config_path = parse_overrides(rest)
+    inputs, own, overrides, config_path = split_argv(argv)
     cfg = load_config(config_path, overrides)
     cfg = dataclasses.replace(cfg, keep_res=True)  # each picture at its own shape
     if not own["bucket"].isdigit():

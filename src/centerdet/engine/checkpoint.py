@@ -94,18 +94,20 @@ def read_checkpoint(path, choice_func=None):
                              f"({first})") from None
 
 
-def stored_config(path: str) -> Optional[Dict[str, Any]]:
+def stored_config(path: str, params: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """The config a checkpoint of train.py was trained with, or None (converted weights, other
-    people's checkpoints, ours before configs were recorded)."""
-    first = []
+    people's checkpoints, ours before configs were recorded); ``params``: the file already read."""
+    if params is None:
+        first = []
 
-    def choose(name):  # MindSpore refuses a filter that selects nothing, so one tensor comes along
-        if name == CONFIG_ENTRY or not first:
-            first.append(name)
-            return True
-        return False
+        def choose(name):  # MindSpore refuses a filter that selects nothing, so one tensor comes along
+            if name == CONFIG_ENTRY or not first:
+                first.append(name)
+                return True
+            return False
 
-    text = read_checkpoint(path, choice_func=choose).get(CONFIG_ENTRY)
+        params = read_checkpoint(path, choice_func=choose)
+    text = params.get(CONFIG_ENTRY)
     if not isinstance(text, str):
         return None
     try:
@@ -124,14 +126,15 @@ def _load_into(net, params, strict):
         return ms.load_param_into_net(net, params, strict_load=strict)
 
 
-def load_weights(net, path, log=print, require_all=False):
+def load_weights(net, path, log=print, require_all=False, params=None):
     """Load the tensors of ``path`` whose names and shapes match ``net``; report what did not.
 
     Returns (loaded, skipped, missing) where skipped maps checkpoint key → reason. Optimizer and
     training-state entries are ignored silently (they belong to --resume). With ``require_all``
-    nothing is loaded when a network tensor is missing (the caller reports it).
+    nothing is loaded when a network tensor is missing (the caller reports it). ``params``: the
+    file already read (read_checkpoint).
     """
-    params = read_checkpoint(path)
+    params = read_checkpoint(path) if params is None else params
     own = {p.name: p for p in net.get_parameters()}
     matched, skipped = {}, {}
     for name, value in params.items():

@@ -42,20 +42,21 @@ def result_dir(cfg) -> str:
 def load_detector(cfg, log=print, log_kernels: bool = True):
     """Build the network of ``cfg`` and load ``load_checkpoint_path`` (required) for inference."""
     from centerdet.config import differences
-    from centerdet.engine.checkpoint import load_weights, stored_config
+    from centerdet.engine.checkpoint import load_weights, read_checkpoint, stored_config
     from centerdet.models import build_model
     from centerdet.runtime import init_device
 
     if not cfg.load_checkpoint_path:
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
     init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
-    stored = stored_config(cfg.load_checkpoint_path)
+    params = read_checkpoint(cfg.load_checkpoint_path)
+    stored = stored_config(cfg.load_checkpoint_path, params)
     changed = differences(stored, cfg) if stored else []
     if changed:
         log(f"warning: {cfg.load_checkpoint_path} was trained with {'; '.join(changed)}; "
             f"to run it as trained: --config {cfg.load_checkpoint_path}")
     net = build_model(cfg)
-    matched, skipped, missing = load_weights(net, cfg.load_checkpoint_path, log=log, require_all=True)
+    matched, skipped, missing = load_weights(net, cfg.load_checkpoint_path, log=log, require_all=True, params=params)
     if missing:
         other = tasks.task_of_tensors(cfg, [*matched, *skipped])
         hint = (f"it holds a {other.name} network: add --config {other.recipe or other.name}" if other else
