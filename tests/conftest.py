@@ -52,3 +52,21 @@ def mode(request):
     ms.set_device("CPU")
     yield request.param
     ms.set_context(mode=old)
+
+
+FACE_RECIPE = "centerface_mbv2_1xb16-20e_synthetic"
+
+
+@pytest.fixture(scope="session")
+def face_checkpoint(tmp_path_factory):
+    """An untrained synthetic-recipe CenterFace checkpoint (random weights: detections everywhere at
+    score_thresh 0), for the commands that only need one to run."""
+    import mindspore as ms
+
+    from centerdet.config import load_config
+    from centerdet.models import build_model
+
+    ms.set_seed(3)
+    path = str(tmp_path_factory.mktemp("detect") / "faces.ckpt")
+    ms.save_checkpoint(build_model(load_config(FACE_RECIPE)), path)
+    return path

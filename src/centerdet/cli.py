@@ -14,10 +14,14 @@ from centerdet.config import load_config, to_dict
 from centerdet.errors import CenterDetError, cli_main
 
 
-def parse_overrides(argv: Sequence[str], positional: Optional[List[str]] = None
+BOOL_WORDS = ("true", "false", "yes", "no", "on", "off")  # what YAML reads as a bool
+
+
+def parse_overrides(argv: Sequence[str], positional: Optional[List[str]] = None, switches: Sequence[str] = ()
                     ) -> Tuple[Dict[str, str], Optional[str]]:
     """``['--a', '1', '--b=x']`` -> ({'a': '1', 'b': 'x'}, config path or None); values stay text.
-    Arguments that are not options are an error, or with ``positional`` appended to it."""
+    Arguments that are not options are an error, or with ``positional`` appended to it. A key in
+    ``switches`` may stand alone (``--blur`` = ``--blur true``) unless true/false follows it."""
     values, config_path = {}, None
     i = 0
     while i < len(argv):
@@ -33,6 +37,10 @@ def parse_overrides(argv: Sequence[str], positional: Optional[List[str]] = None
             i += 1
         else:
             key = arg[2:]
+            if key.replace("-", "_") in switches and (i + 1 >= len(argv) or argv[i + 1].lower() not in BOOL_WORDS):
+                values[key.replace("-", "_")] = "true"
+                i += 1
+                continue
             if i + 1 >= len(argv):
                 raise CenterDetError(f"option --{key} needs a value")
             raw = argv[i + 1]

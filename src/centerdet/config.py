@@ -74,6 +74,9 @@ class CommonConfig:
     num_parallel_workers: int = 8
     do_shuffle: bool = True
     num_classes: int = 80
+    # names of the labels in pictures and detect's files; empty: the categories of the val (else
+    # train) annotation json when it is there, else the label numbers
+    class_names: List[str] = field([])
     max_objs: int = 128
     input_res_train: List[int] = field([512, 512])
     input_res_test: List[int] = field([680, 680])
@@ -269,6 +272,9 @@ def _validate(cfg):
             raise CenterDetError(f"config key '{key}' must not be negative, got {getattr(cfg, key)}")
     if "-" in cfg.checkpoint_prefix or "/" in cfg.checkpoint_prefix:
         raise CenterDetError(f"config key 'checkpoint_prefix' must not hold '-' or '/', got {cfg.checkpoint_prefix!r}")
+    if cfg.class_names and len(cfg.class_names) != cfg.num_classes:
+        raise CenterDetError(f"config key 'class_names' holds {len(cfg.class_names)} names for num_classes "
+                             f"{cfg.num_classes}: give one per class, or none")
     if len(cfg.mean) != 3 or len(cfg.std) != 3 or min(cfg.std) <= 0:
         raise CenterDetError("config keys 'mean' and 'std' must each hold 3 numbers (std > 0)")
     for key in ("multi_scales", "crop_scales", "crop_border"):

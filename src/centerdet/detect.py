@@ -1,14 +1,20 @@
-"""Run a checkpoint on your own pictures: ``python -m centerdet.detect INPUT... [--config C]
---load_checkpoint_path CKPT [--out DIR] [--test_size original|N] [--bucket PX] [--key value ...]``.
+"""Run a checkpoint on your own pictures and videos: ``python -m centerdet.detect INPUT... [--config C]
+--load_checkpoint_path CKPT [--out DIR] [--test_size original|N] [--bucket PX] [--blur | --mosaic]
+[--mask_scale S] [--video_codec mp4v|mjpg|ffv1] [--max_frames N] [--key value ...]``.
 
-INPUT: image files, folders (their images, sorted) and globs. For each image, DIR gets
-``<name>.png`` (the detections drawn, score >= score_thresh) and ``<name>.json`` (every detection:
-box [x1, y1, x2, y2] in image pixels, score, label, class, and the task's keypoints such as
-CenterFace's 5 landmarks). ``--test_size original`` runs each image at its own size (padded),
-``N`` scales its longest side to N first. Canvases are padded up to multiples of ``--bucket``
-pixels (default 128) so that a folder of different sizes compiles a few graphs, not one per image.
-Every other option is a config key (score_thresh, flip_test, multi_scales, device_target, ...).
+INPUT: image files, video files, folders (their images and videos, sorted), globs, and camera
+indices (``0``). For an image, DIR gets ``<name>.png`` (the detections with score >= score_thresh
+drawn, or hidden with --blur/--mosaic) and ``<name>.json`` (those detections: box [x1, y1, x2, y2]
+in image pixels, score, label, class, and the task's keypoints such as CenterFace's 5 landmarks),
+plus the task's own format (faces: WIDER FACE's ``<name>.txt``). For a video or a camera,
+``<name>.mp4`` (same size and frame rate; .avi for mjpg, lossless .mkv for ffv1) and one JSON with
+an entry per frame. ``--test_size original`` runs each picture at its own size, ``N`` scales its
+longest side to N first; canvases are padded up to multiples of ``--bucket`` pixels (default 128)
+so a folder of different sizes compiles a few graphs, not one per image. ``--mask_scale`` grows
+the hidden regions (1.3 covers hair and chin). Every other option is a config key (score_thresh,
+flip_test, multi_scales, device_target, overwrite, ...).
 """
+import dataclasses
 import glob
 import os
 import sys
@@ -18,9 +24,23 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from centerdet.errors import CenterDetError, cli_main
+from centerdet.media import CODECS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-OWN_FLAGS = {"out": None, "test_size": "original", "bucket": "128"}
+OWN_FLAGS = {"out": None, "test_size": "original", "bucket": "128", "blur": "false", "mosaic": "false",
+             "mask_scale": "1.0", "video_codec": "mp4v", "max_frames": "0"}
+SWITCHES = ("blur", "mosaic")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """detect's own flags, checked."""
+    out: str
+    longest: Optional[int] = None   # None: each picture at its own size
+    bucket: int = 128
+    hide: Optional[str] = None      # "blur" or "mosaic"
+    mask_scale: float = 1.0
+    video_codec: str = "mp4v"
+    max_frames: int = 0             # 0: every frame
 
 
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str, str], Optional[str]]:
@@ -28,24 +48,63 @@ def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str
     from centerdet.cli import parse_overrides
 
     inputs = []
-    values, config_path = parse_overrides(argv, positional=inputs)
+    values, config_path = parse_overrides(argv, positional=inputs, switches=SWITCHES)
     own = {key: values.pop(key, default) for key, default in OWN_FLAGS.items()}
     return inputs, own, values, config_path
 
 
+def parse_options(own: Dict[str, str], default_out: str) -> Options:
+    """Options from the text of detect's flags, with a one-line error naming a bad one."""
+    from centerdet.inference import NET_MULTIPLE
+
+    def whole(flag, low):
+        text = own[flag]
+        if not text.isdigit() or int(text) < low:
+            raise CenterDetError(f"--{flag} must be a whole number >= {low}, got {text!r}")
+        return int(text)
+
+    flags = {}
+    for flag in SWITCHES:
+        word = own[flag].lower()
+        if word not in ("true", "false", "yes", "no", "on", "off"):
+            raise CenterDetError(f"--{flag} takes no value (or true/false), got {own[flag]!r}")
+        flags[flag] = word in ("true", "yes", "on")
+    if flags["blur"] and flags["mosaic"]:
+        raise CenterDetError("--blur and --mosaic hide faces in two different ways: choose one")
+    bucket = whole("bucket", NET_MULTIPLE)
+    if bucket % NET_MULTIPLE:
+        raise CenterDetError(f"--bucket must be a positive multiple of {NET_MULTIPLE}, got {bucket}")
+    try:
+        mask_scale = float(own["mask_scale"])
+    except ValueError:
+        mask_scale = float("nan")
+    if not 0 < mask_scale < 10:
+        raise CenterDetError(f"--mask_scale must be a number in (0, 10), got {own['mask_scale']!r}")
+    if own["video_codec"] not in CODECS:
+        raise CenterDetError(f"--video_codec must be one of {', '.join(CODECS)}, got {own['video_codec']!r}")
+    longest = None if own["test_size"] == "original" else own["test_size"]
+    if longest is not None and (not longest.isdigit() or int(longest) < 32):
+        raise CenterDetError(f"--test_size must be 'original' or a longest side in pixels (>= 32), "
+                             f"got {own['test_size']!r}")
+    return Options(out=own["out"] or default_out, longest=None if longest is None else int(longest),
+                   bucket=bucket, hide="blur" if flags["blur"] else "mosaic" if flags["mosaic"] else None,
+                   mask_scale=mask_scale, video_codec=own["video_codec"], max_frames=whole("max_frames", 0))
+
+
 def expand_inputs(inputs: Sequence[str], log=print) -> Tuple[List[str], List[str]]:
-    """(image files in order, inputs that gave none): folders list their images (sorted), globs
-    their matches; a missing path or an empty folder is reported and counted, not fatal."""
+    """(images, videos and cameras in order, inputs that gave none): folders list their images and
+    videos (sorted), globs their matches; a missing path or an empty folder is reported and counted."""
+    media = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     files, bad = [], []
     for item in inputs:
         if os.path.isdir(item):
-            found = sorted(os.path.join(item, n) for n in os.listdir(item) if n.lower().endswith(IMAGE_SUFFIXES))
-            what = f"no image ({', '.join(IMAGE_SUFFIXES)}) in folder"
+            found = sorted(os.path.join(item, n) for n in os.listdir(item) if n.lower().endswith(media))
+            what = "no image or video in folder"
         elif any(c in item for c in "*?["):
             found = sorted(p for p in glob.glob(item) if os.path.isfile(p))
             what = "no file matches"
         else:
-            found = [item] if os.path.isfile(item) else []
+            found = [item] if os.path.isfile(item) or kind_of(item) == "camera" else []
             what = "not found"
         if not found:
             log(f"skip: {what}: {item}")
@@ -54,23 +113,18 @@ def expand_inputs(inputs: Sequence[str], log=print) -> Tuple[List[str], List[str
     return files, bad
 
 
-def parse_test_size(text: str) -> Optional[int]:
-    """'original' → None; 'N' → N (the longest side after scaling)."""
-    if text == "original":
-        return None
-    if not text.isdigit() or int(text) < 32:
-        raise CenterDetError(f"--test_size must be 'original' or a longest side in pixels (>= 32), got {text!r}")
-    return int(text)
-
-
 def output_names(files: Sequence[str]) -> List[str]:
-    """A distinct output stem per file: its name without suffix, with the parent folder's name when
-    two files share a name (a/x.jpg and b/x.jpg → a_x, b_x)."""
-    stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
+    """A distinct output stem per input: its name without suffix; when two share one, with the
+    parent folder's name (a/x.jpg, b/x.jpg → a_x, b_x) or, in one folder, the suffix (x.avi, x.mp4 →
+    x_avi, x_mp4); camera 0 → camera0."""
+    stems = [f"camera{f}" if kind_of(f) == "camera" else os.path.splitext(os.path.basename(f))[0] for f in files]
+    parents = [os.path.dirname(os.path.abspath(f)) for f in files]
     names = []
-    for f, stem in zip(files, stems):
-        if stems.count(stem) > 1:
-            stem = f"{os.path.basename(os.path.dirname(os.path.abspath(f)))}_{stem}"
+    for f, stem, parent in zip(files, stems, parents):
+        same = [p for s, p in zip(stems, parents) if s == stem]
+        if len(same) > 1 and kind_of(f) != "camera":
+            suffix = os.path.splitext(f)[1].lstrip(".").lower()
+            stem = f"{stem}_{suffix}" if same.count(parent) > 1 else f"{os.path.basename(parent)}_{stem}"
         while stem in names:
             stem += "_"
         names.append(stem)
@@ -91,66 +145,133 @@ def detection_records(dets: np.ndarray, class_names: Optional[Sequence[str]]) ->
     return records
 
 
-def run_images(predictor, files: Sequence[str], out_dir: str, cfg, class_names, longest: Optional[int],
-               log=print) -> Tuple[int, List[str]]:
-    """Detect, draw and write each file; returns (images done, unreadable files)."""
+class Detector:
+    """A checkpoint's detections on one picture at a time, and the picture shown or hidden."""
+
+    def __init__(self, cfg, opts: Options, log=print):
+        from centerdet import tasks
+        from centerdet.engine.evaluator import load_detector
+        from centerdet.inference import Predictor
+
+        self.cfg, self.opts, self.task = cfg, opts, tasks.of(cfg)
+        self.predictor = Predictor(load_detector(cfg, log), cfg, multiple=opts.bucket, corner=True)
+        self.class_names = self.task.class_names(cfg)
+
+    def __call__(self, img: np.ndarray) -> np.ndarray:
+        """Detections with score >= score_thresh, best first, in the picture's pixels."""
+        h, w = img.shape[:2]
+        dets = self.predictor(img, base_scale=self.opts.longest / max(h, w) if self.opts.longest else 1.0)
+        dets = np.asarray(dets, np.float32)
+        dets = dets[dets[:, 4] >= self.cfg.score_thresh]
+        return dets[np.argsort(-dets[:, 4], kind="stable")]
+
+    def render(self, img: np.ndarray, dets: np.ndarray) -> np.ndarray:
+        from centerdet.anonymize import anonymize
+        from centerdet.visualize import draw_for_display
+
+        if self.opts.hide:
+            return anonymize(img, dets[:, :4], self.opts.hide, self.opts.mask_scale)
+        return draw_for_display(img, dets, self.class_names, self.cfg.score_thresh, min_side=0)
+
+
+def run_image(detector: Detector, path: str, name: str) -> None:
     from centerdet.data.images import read_image
+    from centerdet.fileio import write_json, write_text
+    from centerdet.visualize import save_image
+
+    img = read_image(path)
+    dets = detector(img)
+    out = detector.opts.out
+    save_image(os.path.join(out, name + ".png"), detector.render(img, dets))
+    write_json(os.path.join(out, name + ".json"), {"image": path, "width": img.shape[1], "height": img.shape[0],
+                                                   "detections": detection_records(dets, detector.class_names)})
+    for file_name, text in detector.task.detection_files(name, dets).items():
+        write_text(os.path.join(out, file_name), text)
+
+
+def run_video(detector: Detector, source: str, name: str, log=print) -> int:
+    """Every frame detected, drawn into ``<name>.<ext>`` at the source's size and rate; the JSON
+    holds one entry per frame. A camera runs until it stops, --max_frames, or Ctrl-C."""
     from centerdet.engine.progress import log_progress
     from centerdet.fileio import write_json
-    from centerdet.visualize import draw_for_display, save_image
+    from centerdet.media import VideoReader, VideoSink
 
-    bad, done, start = [], 0, time.time()
-    for i, (path, name) in enumerate(zip(files, output_names(files))):
-        try:
-            img = read_image(path)
-        except CenterDetError as exc:
-            log(f"skip: {exc}")
-            bad.append(path)
-            continue
-        h, w = img.shape[:2]
-        dets = predictor(img, base_scale=longest / max(h, w) if longest else 1.0)
-        save_image(os.path.join(out_dir, name + ".png"), draw_for_display(img, dets, class_names, cfg.score_thresh,
-                                                                          min_side=0))
-        write_json(os.path.join(out_dir, name + ".json"), {"image": path, "width": w, "height": h,
-                                                           "detections": detection_records(dets, class_names)})
-        done += 1
-        log_progress("detect", i + 1, len(files), start, log, every=10)
-    return done, bad
+    reader = VideoReader(source)
+    limit = detector.opts.max_frames or None
+    total = min(filter(None, (reader.frame_count, limit)), default=None)
+    out_path = os.path.join(detector.opts.out, name + CODECS[detector.opts.video_codec][1])
+    sink, frames, start = None, [], time.time()
+    try:
+        for i, frame in enumerate(reader):
+            if sink is None:
+                sink = VideoSink(out_path, reader.fps, (frame.shape[1], frame.shape[0]), detector.opts.video_codec)
+            dets = detector(frame)
+            sink.write(detector.render(frame, dets))
+            frames.append({"frame": i, "time": round(i / reader.fps, 4),
+                           "detections": detection_records(dets, detector.class_names)})
+            log_progress(f"detect {name}", i + 1, total, start, log, every=25, unit="frames")
+            if limit and i + 1 >= limit:
+                break
+    except KeyboardInterrupt:  # a camera's usual end: keep what was recorded
+        log(f"detect {name}: stopped after {len(frames)} frames")
+    except BaseException:
+        if sink is not None:
+            sink.abandon()
+        raise
+    if sink is None:
+        raise CenterDetError(f"video {source} has no frame OpenCV can decode")
+    sink.close()
+    if limit is None or len(frames) < limit:
+        warning = reader.shortfall()
+        if warning:
+            log(warning)
+    width, height = sink.size
+    write_json(os.path.join(detector.opts.out, name + ".json"),
+               {"video": source, "width": width, "height": height, "fps": reader.fps, "frames": frames})
+    return len(frames)
 
 
-def detect(inputs: Sequence[str], cfg, out_dir: str, test_size: str = "original", bucket: int = 128,
-           log=print) -> Dict[str, int]:
+def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, int]:
     """The whole command once parsed; returns the counts it ends with."""
-    from centerdet import tasks
-    from centerdet.engine.evaluator import load_detector
+    from centerdet.engine.progress import log_progress
     from centerdet.fileio import ensure_writable_dir, refuse_overwrite
-    from centerdet.inference import NET_MULTIPLE, Predictor
 
-    if bucket < NET_MULTIPLE or bucket % NET_MULTIPLE:
-        raise CenterDetError(f"--bucket must be a positive multiple of {NET_MULTIPLE}, got {bucket}")
-    longest = parse_test_size(test_size)
     if not inputs:
-        raise CenterDetError("give the images to run on: files, folders or globs")
+        raise CenterDetError("give the pictures to run on: image or video files, folders, globs or a camera index")
     files, missing = expand_inputs(inputs, log)
     if not files:
-        raise CenterDetError(f"no image among the inputs ({', '.join(inputs)})")
-    refuse_overwrite(out_dir, "--out", cfg.overwrite)
-    ensure_writable_dir(out_dir, "--out")
-    predictor = Predictor(load_detector(cfg, log), cfg, multiple=bucket)
-    log(f"detect: {len(files)} images -> {out_dir} (test size {test_size}, canvases in steps of {bucket} px)")
-    done, unreadable = run_images(predictor, files, out_dir, cfg, tasks.of(cfg).class_names(cfg), longest, log)
-    counts = {"images": done, "skipped": len(unreadable) + len(missing), "graphs": predictor.graphs}
-    log(f"detect: {done} images done, {counts['skipped']} inputs skipped, {predictor.graphs} input shapes "
-        f"compiled; results in {out_dir}")
-    if done == 0:
+        raise CenterDetError(f"no image or video among the inputs ({', '.join(inputs)})")
+    if os.path.isfile(opts.out):
+        raise CenterDetError(f"--out {opts.out} is a file: give a folder to write the results in")
+    refuse_overwrite(opts.out, "--out", cfg.overwrite)
+    ensure_writable_dir(opts.out, "--out")
+    detector = Detector(cfg, opts, log)
+    size = "original" if opts.longest is None else f"longest side {opts.longest}"
+    log(f"detect: {len(files)} inputs -> {opts.out} (test size {size}, canvases in steps of {opts.bucket} px"
+        f"{', faces hidden by ' + opts.hide if opts.hide else ''})")
+    counts, start = {"images": 0, "videos": 0, "frames": 0, "skipped": len(missing)}, time.time()
+    for i, (path, name) in enumerate(zip(files, output_names(files))):
+        try:
+            if kind_of(path) in ("video", "camera"):
+                counts["frames"] += run_video(detector, path, name, log)
+                counts["videos"] += 1
+            else:
+                run_image(detector, path, name)
+                counts["images"] += 1
+        except CenterDetError as exc:
+            log(f"skip: {exc}")
+            counts["skipped"] += 1
+        log_progress("detect", i + 1, len(files), start, log, every=10, unit="inputs")
+    counts["graphs"] = detector.predictor.graphs
+    log(f"detect: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) done, "
+        f"{counts['skipped']} inputs skipped, {counts['graphs']} input shapes compiled; results in {opts.out}")
+    if counts["images"] + counts["videos"] == 0:
         raise CenterDetError(f"no input could be read ({counts['skipped']} skipped, named above)")
     return counts
 
 
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import dataclasses
-
     from centerdet.config import load_config
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -159,11 +280,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     inputs, own, overrides, config_path = split_argv(argv)
     cfg = load_config(config_path, overrides)
-    cfg = dataclasses.replace(cfg, keep_res=True)  # each picture at its own shape
-    if not own["bucket"].isdigit():
-        raise CenterDetError(f"--bucket must be a whole number of pixels, got {own['bucket']!r}")
-    out = own["out"] or os.path.join(cfg.output_dir, cfg.run_name, "detect")
-    detect(inputs, cfg, out, own["test_size"], int(own["bucket"]))
+    opts = parse_options(own, os.path.join(cfg.output_dir, cfg.run_name, "detect"))
+    detect(inputs, cfg, opts)
     return 0
 
 

@@ -11,6 +11,12 @@ import tempfile
 from centerdet.errors import CenterDetError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temp path next to ``path``; on success it is renamed over ``path``."""
@@ -19,6 +25,7 @@ def atomic_path(path):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results are files like any other
     try:
         yield tmp
         os.replace(tmp, path)

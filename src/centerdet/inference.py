@@ -10,17 +10,23 @@ from centerdet.geometry import get_affine_transform, padded_size
 NET_MULTIPLE = 32  # the backbone's total stride: network inputs are padded to a multiple of it
 
 
-def make_test_canvas(img, scale, cfg, multiple: int = NET_MULTIPLE):
+def make_test_canvas(img, scale, cfg, multiple: int = NET_MULTIPLE, corner: bool = False):
     """Resize by ``scale`` and place on the test canvas. Returns (BGR float [0,1] canvas, meta).
 
-    keep_res: the image keeps its size and is centred on a canvas padded to a multiple of
-    test_pad + 1; otherwise it is letterboxed into input_res_test. The canvas is then zero-padded
-    at the bottom/right to a multiple of ``multiple`` (32, or more to share one compiled graph
-    between nearby sizes), which moves no coordinates.
+    corner: the resized image sits at the top-left of the canvas, its pixels unmoved (what a
+    runtime fed the picture itself sees; detect uses it). Else, keep_res: the image keeps its size
+    and is centred on a canvas padded to a multiple of test_pad + 1 (CenterNet's evaluation);
+    otherwise it is letterboxed into input_res_test. The canvas is then zero-padded at the
+    bottom/right to a multiple of ``multiple`` (32, or more to share one compiled graph between
+    nearby sizes), which moves no coordinates.
     """
     h, w = img.shape[:2]
     new_h, new_w = int(h * scale), int(w * scale)
-    if cfg.keep_res:
+    if corner:
+        inp_h, inp_w = (-(-n // NET_MULTIPLE) * NET_MULTIPLE for n in (new_h, new_w))
+        center = np.array([inp_w / 2.0, inp_h / 2.0], np.float32)
+        size = np.array([inp_w, inp_h], np.float32)
+    elif cfg.keep_res:
         inp_h, inp_w = padded_size(new_h, cfg.test_pad), padded_size(new_w, cfg.test_pad)
         center = np.array([new_w // 2, new_h // 2], np.float32)
         size = np.array([inp_w, inp_h], np.float32)
@@ -29,10 +35,14 @@ def make_test_canvas(img, scale, cfg, multiple: int = NET_MULTIPLE):
         center = np.array([new_w / 2.0, new_h / 2.0], np.float32)
         size = float(max(new_h, new_w))
     resized = cv2.resize(img, (new_w, new_h)) if (new_h, new_w) != (h, w) else img
-    trans = get_affine_transform(center, size, 0, (inp_w, inp_h))
     net_h = -(-inp_h // multiple) * multiple
     net_w = -(-inp_w // multiple) * multiple
-    canvas = cv2.warpAffine(resized, trans, (net_w, net_h), flags=cv2.INTER_LINEAR)
+    if corner:
+        canvas = np.zeros((net_h, net_w, 3), resized.dtype)
+        canvas[:new_h, :new_w] = resized
+    else:
+        trans = get_affine_transform(center, size, 0, (inp_w, inp_h))
+        canvas = cv2.warpAffine(resized, trans, (net_w, net_h), flags=cv2.INTER_LINEAR)
     meta = {"center": center, "scale": size, "out_size": (inp_w // cfg.down_ratio, inp_h // cfg.down_ratio),
             "test_scale": scale}
     return canvas.astype(np.float32) / 255.0, meta
@@ -42,8 +52,8 @@ class Predictor:
     """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
     [x1, y1, x2, y2, score, label], plus the task's extra (x, y) columns (CenterFace's landmarks)."""
 
-    def __init__(self, net, cfg, multiple: int = NET_MULTIPLE):
-        self.net, self.cfg, self.multiple = net, cfg, multiple
+    def __init__(self, net, cfg, multiple: int = NET_MULTIPLE, corner: bool = False):
+        self.net, self.cfg, self.multiple, self.corner = net, cfg, multiple, corner
         self.specs = tasks.of(cfg).heads(cfg)
         self._compiled = set()
 
@@ -81,7 +91,7 @@ class Predictor:
     def __call__(self, img, base_scale: float = 1.0):
         per_scale = []
         for scale in self.cfg.multi_scales:
-            canvas, meta = make_test_canvas(img, base_scale * scale, self.cfg, self.multiple)
+            canvas, meta = make_test_canvas(img, base_scale * scale, self.cfg, self.multiple, self.corner)
             per_scale.append(decode_heads(self.heads(canvas), meta, self.cfg))
         return merge_scales(per_scale, self.cfg)
 

@@ -30,13 +30,18 @@ class Progress:
         return time.time() - self.t0
 
 
-def log_progress(what, done, total, start, log, every=50):
-    """'<what>: done/total images, ms/img, ETA' every ``every`` items and at the end."""
+def log_progress(what, done, total, start, log, every=50, unit="images"):
+    """'<what>: done/total images, ms/img, ETA' every ``every`` items and at the end; with
+    unit="frames", frames per second instead of ms/img; total None (a camera): no ETA."""
     if done % every and done != total:
         return
-    elapsed = time.time() - start
-    log(f"{what}: {done}/{total} images, {1000 * elapsed / done:.1f} ms/img, "
-        f"ETA {fmt_duration(elapsed / done * (total - done))}")
+    elapsed = max(time.time() - start, 1e-9)
+    per = "img" if unit == "images" else unit.rstrip("s")
+    rate = f"{done / elapsed:.1f} frames/s" if unit == "frames" else f"{1000 * elapsed / done:.1f} ms/{per}"
+    if total is None:
+        log(f"{what}: {done} {unit}, {rate}")
+        return
+    log(f"{what}: {done}/{total} {unit}, {rate}, ETA {fmt_duration(elapsed / done * (total - done))}")
 
 
 class History:

@@ -48,14 +48,20 @@ def to_xywh(dets):
     return out
 
 
-def write_predictions(pred_dir, event, image_name, dets):
-    """Write ``<pred_dir>/<event>/<image_name>.txt`` in the official layout; returns the path."""
+def prediction_text(image_name: str, dets) -> str:
+    """One image's predictions in the official layout: its name, the count, then x y w h score rows."""
     name = image_name[:-4] if image_name.endswith(".jpg") else image_name
     rows = to_xywh(dets)
     lines = [f"{name}.jpg", str(len(rows))]
     lines += ["%.1f %.1f %.1f %.1f %.3f" % tuple(r) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_predictions(pred_dir, event, image_name, dets):
+    """Write ``<pred_dir>/<event>/<image_name>.txt`` in the official layout; returns the path."""
+    name = image_name[:-4] if image_name.endswith(".jpg") else image_name
     path = os.path.join(pred_dir, event, name + ".txt")
-    write_text(path, "\n".join(lines) + "\n")
+    write_text(path, prediction_text(image_name, dets))
     return path
 
 

@@ -136,13 +136,16 @@ class Task:
         raise NotImplementedError
 
     def class_names(self, cfg) -> Optional[List[str]]:
-        """Names of the labels for pictures and detection files: the categories of the config's
-        val (else train) annotations when the file is there, else None (labels are numbers)."""
+        """Names of the labels for pictures and detection files: the config's class_names, else
+        the categories of its val (else train) annotations when the file is there, else None
+        (labels are numbers)."""
         import json
         import os
 
         from centerdet.data.coco import split_paths
 
+        if cfg.class_names:
+            return list(cfg.class_names)
         for split in ("val", "train"):
             ann = split_paths(cfg, split)[0]
             if ann.endswith(".json") and os.path.isfile(ann):
@@ -153,6 +156,11 @@ class Task:
                 except (OSError, ValueError, KeyError, TypeError, AttributeError):
                     return None
         return None
+
+    def detection_files(self, name: str, dets: np.ndarray) -> Dict[str, str]:
+        """Text files ``detect`` writes beside each image's JSON, {file name: text}: the task's
+        benchmark format for one image's detections (rows [x1, y1, x2, y2, score, label, ...]), if any."""
+        return {}
 
     def metric(self, cfg, out_dir: Optional[str], log: Callable[[str], None] = print):
         """The evaluation of ``cfg``'s split: a centerdet.evaluation.Metric writing into ``out_dir``

@@ -202,7 +202,7 @@ class CenterFaceTask(Task):
             raise CenterDetError(f"config key 'eval_iou' must be in (0, 1], got {cfg.eval_iou}")
 
     def class_names(self, cfg):
-        return ["face"]
+        return list(cfg.class_names) or ["face"]
 
     def describe(self, cfg):
         return f"{cfg.backbone} ({cfg.backbone_act}) + ida neck (width {cfg.head_conv})"
@@ -233,6 +233,11 @@ class CenterFaceTask(Task):
     def decode(self, maps, cfg):
         return decode_centerface(maps["hm"], maps["wh"], maps["reg"], maps["lm"], k=cfg.K,
                                  landmark_origin=cfg.landmark_origin)
+
+    def detection_files(self, name, dets):
+        from centerdet.evaluation.widerface import prediction_text
+
+        return {name + ".txt": prediction_text(name, np.asarray(dets)[:, :5])}
 
     def metric(self, cfg, out_dir, log=print):
         from centerdet.evaluation.widerface import WiderFaceMetric
