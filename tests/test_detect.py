@@ -117,3 +117,23 @@ def test_detect_writes_pictures_and_json_and_compiles_one_graph_per_bucket(face_
     assert counts == {"images": 3, "videos": 0, "frames": 0, "skipped": 1, "graphs": 2}
     with pytest.raises(CenterDetError, match=r"no image or video among the inputs"):
         detect([str(tmp_path / "missing.jpg")], cfg, parse_options(own, str(tmp_path / "out2")), log=lambda line: None)
+
+
+def test_batch_gives_the_detections_of_one_image_at_a_time(face_checkpoint, tmp_path):
+    rng = np.random.default_rng(5)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name, (h, w) in {"a": (100, 120), "b": (120, 126), "c": (70, 60), "d": (110, 90)}.items():
+        cv2.imwrite(str(photos / f"{name}.png"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    from centerdet.config import load_config
+    cfg = load_config(FACES, {"load_checkpoint_path": face_checkpoint, "score_thresh": "0.01", "flip_test": "true"})
+    own = split_argv([])[1]
+    one = detect([str(photos)], cfg, parse_options({**own, "bucket": "32"}, str(tmp_path / "one")), log=lambda _: None)
+    three = detect([str(photos)], cfg, parse_options({**own, "bucket": "32", "batch": "3"}, str(tmp_path / "three")),
+                   log=lambda _: None)
+    assert one["images"] == three["images"] == 4
+    for name in "abcd":
+        a = json.loads((tmp_path / "one" / f"{name}.json").read_text())["detections"]
+        b = json.loads((tmp_path / "three" / f"{name}.json").read_text())["detections"]
+        assert len(a) == len(b) > 0
+        assert np.allclose([d["box"] + [d["score"]] for d in a], [d["box"] + [d["score"]] for d in b], atol=0.02)

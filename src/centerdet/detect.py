@@ -1,6 +1,6 @@
 """Run a checkpoint on your own pictures and videos: ``python -m centerdet.detect INPUT... [--config C]
 --load_checkpoint_path CKPT [--out DIR] [--test_size original|N] [--bucket PX] [--blur | --mosaic]
-[--mask_scale S] [--video_codec mp4v|mjpg|ffv1] [--max_frames N] [--key value ...]``.
+[--mask_scale S] [--video_codec mp4v|mjpg|ffv1] [--max_frames N] [--batch N] [--key value ...]``.
 
 INPUT: image files, video files, folders (their images and videos, sorted), globs, and camera
 indices (``0``). For an image, DIR gets ``<name>.png`` (the detections with score >= score_thresh
@@ -10,7 +10,8 @@ plus the task's own format (faces: WIDER FACE's ``<name>.txt``). For a video or 
 ``<name>.mp4`` (same size and frame rate; .avi for mjpg, lossless .mkv for ffv1) and one JSON with
 an entry per frame. ``--test_size original`` runs each picture at its own size, ``N`` scales its
 longest side to N first; canvases are padded up to multiples of ``--bucket`` pixels (default 128)
-so a folder of different sizes compiles a few graphs, not one per image. ``--mask_scale`` grows
+so a folder of different sizes compiles a few graphs, not one per image; ``--batch N`` runs up to
+N consecutive images per network call (those of one canvas shape together). ``--mask_scale`` grows
 the hidden regions (1.3 covers hair and chin). Every other option is a config key (score_thresh,
 flip_test, multi_scales, device_target, overwrite, ...).
 """
@@ -27,7 +28,7 @@ from centerdet.errors import CenterDetError, cli_main
 from centerdet.media import CODECS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
 
 OWN_FLAGS = {"out": None, "test_size": "original", "bucket": "128", "blur": "false", "mosaic": "false",
-             "mask_scale": "1.0", "video_codec": "mp4v", "max_frames": "0"}
+             "mask_scale": "1.0", "video_codec": "mp4v", "max_frames": "0", "batch": "1"}
 SWITCHES = ("blur", "mosaic")
 
 
@@ -41,6 +42,7 @@ class Options:
     mask_scale: float = 1.0
     video_codec: str = "mp4v"
     max_frames: int = 0             # 0: every frame
+    batch: int = 1                  # images of one canvas shape per network call
 
 
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str, str], Optional[str]]:
@@ -88,7 +90,8 @@ def parse_options(own: Dict[str, str], default_out: str) -> Options:
                              f"got {own['test_size']!r}")
     return Options(out=own["out"] or default_out, longest=None if longest is None else int(longest),
                    bucket=bucket, hide="blur" if flags["blur"] else "mosaic" if flags["mosaic"] else None,
-                   mask_scale=mask_scale, video_codec=own["video_codec"], max_frames=whole("max_frames", 0))
+                   mask_scale=mask_scale, video_codec=own["video_codec"], max_frames=whole("max_frames", 0),
+                   batch=whole("batch", 1))
 
 
 def expand_inputs(inputs: Sequence[str], log=print) -> Tuple[List[str], List[str]]:
@@ -159,11 +162,17 @@ class Detector:
 
     def __call__(self, img: np.ndarray) -> np.ndarray:
         """Detections with score >= score_thresh, best first, in the picture's pixels."""
-        h, w = img.shape[:2]
-        dets = self.predictor(img, base_scale=self.opts.longest / max(h, w) if self.opts.longest else 1.0)
-        dets = np.asarray(dets, np.float32)
-        dets = dets[dets[:, 4] >= self.cfg.score_thresh]
-        return dets[np.argsort(-dets[:, 4], kind="stable")]
+        return self.many([img])[0]
+
+    def many(self, imgs: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """__call__ on several pictures; those of one canvas shape in one network call."""
+        scales = [self.opts.longest / max(img.shape[:2]) if self.opts.longest else 1.0 for img in imgs]
+        result = []
+        for dets in self.predictor.predict_many(imgs, scales):
+            dets = np.asarray(dets, np.float32)
+            dets = dets[dets[:, 4] >= self.cfg.score_thresh]
+            result.append(dets[np.argsort(-dets[:, 4], kind="stable")])
+        return result
 
     def render(self, img: np.ndarray, dets: np.ndarray) -> np.ndarray:
         from centerdet.anonymize import anonymize
@@ -174,13 +183,10 @@ class Detector:
         return draw_for_display(img, dets, self.class_names, self.cfg.score_thresh, min_side=0)
 
 
-def run_image(detector: Detector, path: str, name: str) -> None:
-    from centerdet.data.images import read_image
+def write_image(detector: Detector, path: str, name: str, img: np.ndarray, dets: np.ndarray) -> None:
     from centerdet.fileio import write_json, write_text
     from centerdet.visualize import save_image
 
-    img = read_image(path)
-    dets = detector(img)
     out = detector.opts.out
     save_image(os.path.join(out, name + ".png"), detector.render(img, dets))
     write_json(os.path.join(out, name + ".json"), {"image": path, "width": img.shape[1], "height": img.shape[0],
@@ -249,19 +255,36 @@ def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, in
     size = "original" if opts.longest is None else f"longest side {opts.longest}"
     log(f"detect: {len(files)} inputs -> {opts.out} (test size {size}, canvases in steps of {opts.bucket} px"
         f"{', faces hidden by ' + opts.hide if opts.hide else ''})")
+    from centerdet.data.images import read_image
+
     counts, start = {"images": 0, "videos": 0, "frames": 0, "skipped": len(missing)}, time.time()
-    for i, (path, name) in enumerate(zip(files, output_names(files))):
+    pending = []  # (path, name, image) read and waiting for a full --batch
+
+    def flush():
+        batch = pending[:]
+        pending.clear()
+        for (path, name, img), dets in zip(batch, detector.many([b[2] for b in batch]) if batch else []):
+            write_image(detector, path, name, img, dets)
+            counts["images"] += 1
+
+    for i, (path, name) in enumerate(zip(files, output_names(files)) if files else []):
         try:
             if kind_of(path) in ("video", "camera"):
+                flush()
                 counts["frames"] += run_video(detector, path, name, log)
                 counts["videos"] += 1
             else:
-                run_image(detector, path, name)
-                counts["images"] += 1
+                pending.append((path, name, read_image(path)))
+                if len(pending) >= opts.batch or i + 1 == len(files):
+                    flush()
         except CenterDetError as exc:
             log(f"skip: {exc}")
             counts["skipped"] += 1
         log_progress("detect", i + 1, len(files), start, log, every=10, unit="inputs")
+    try:
+        flush()  # images read before a last input that failed
+    except CenterDetError as exc:
+        log(f"skip: {exc}")
     counts["graphs"] = detector.predictor.graphs
     log(f"detect: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) done, "
         f"{counts['skipped']} inputs skipped, {counts['graphs']} input shapes compiled; results in {opts.out}")

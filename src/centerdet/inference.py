@@ -72,16 +72,24 @@ class Predictor:
         """{head name: map} of one canvas, heatmaps as probabilities. With flip_test the heads
         whose spec says flip "mean" (CenterNet: heatmap and sizes) are averaged with the mirrored
         pass; the others come from the upright pass."""
-        x = normalize(canvas, self.cfg.mean, self.cfg.std)[None]
+        return self.heads_many([canvas])[0]
+
+    def heads_many(self, canvases):
+        """heads() of canvases of one shape, run as one batch."""
+        x = np.stack([normalize(c, self.cfg.mean, self.cfg.std) for c in canvases])
+        n = len(x)
         if self.cfg.flip_test:
             x = np.concatenate([x, x[:, :, :, ::-1]], 0)
-        outs = self.run_net(np.ascontiguousarray(x))
-        maps = {}
-        for spec, out in zip(self.specs, outs):
-            out = sigmoid(out) if spec.heatmap else out
-            mean = self.cfg.flip_test and spec.flip == "mean"
-            maps[spec.name] = (out[0] + out[1][:, :, ::-1]) / 2 if mean else out[0]
-        return maps
+        outs = [sigmoid(o) if spec.heatmap else o
+                for spec, o in zip(self.specs, self.run_net(np.ascontiguousarray(x)))]
+        result = []
+        for i in range(n):
+            maps = {}
+            for spec, out in zip(self.specs, outs):
+                mean = self.cfg.flip_test and spec.flip == "mean"
+                maps[spec.name] = (out[i] + out[n + i][:, :, ::-1]) / 2 if mean else out[i]
+            result.append(maps)
+        return result
 
     @property
     def graphs(self) -> int:
@@ -89,11 +97,21 @@ class Predictor:
         return len(self._compiled)
 
     def __call__(self, img, base_scale: float = 1.0):
-        per_scale = []
+        return self.predict_many([img], [base_scale])[0]
+
+    def predict_many(self, imgs, base_scales):
+        """__call__ on several images; those whose canvases share a shape run as one batch."""
+        per_image = [[] for _ in imgs]
         for scale in self.cfg.multi_scales:
-            canvas, meta = make_test_canvas(img, base_scale * scale, self.cfg, self.multiple, self.corner)
-            per_scale.append(decode_heads(self.heads(canvas), meta, self.cfg))
-        return merge_scales(per_scale, self.cfg)
+            made = [make_test_canvas(img, b * scale, self.cfg, self.multiple, self.corner)
+                    for img, b in zip(imgs, base_scales)]
+            groups = {}
+            for i, (canvas, _) in enumerate(made):
+                groups.setdefault(canvas.shape, []).append(i)
+            for index in groups.values():
+                for i, maps in zip(index, self.heads_many([made[i][0] for i in index])):
+                    per_image[i].append(decode_heads(maps, made[i][1], self.cfg))
+        return [merge_scales(per_scale, self.cfg) for per_scale in per_image]
 
 
 def decode_heads(maps, meta, cfg):
