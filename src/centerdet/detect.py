@@ -1,6 +1,7 @@
 """Run a checkpoint on your own pictures and videos: ``python -m centerdet.detect INPUT... [--config C]
 --load_checkpoint_path CKPT [--out DIR] [--test_size original|N] [--bucket PX] [--blur | --mosaic]
-[--mask_scale S] [--video_codec mp4v|mjpg|ffv1] [--max_frames N] [--batch N] [--key value ...]``.
+[--mask_scale S] [--video_codec mp4v|mjpg|ffv1] [--max_frames N] [--batch N] [--compile_after K]
+[--key value ...]``.
 
 INPUT: image files, video files, folders (their images and videos, sorted), globs, and camera
 indices (``0``). For an image, DIR gets ``<name>.png`` (the detections with score >= score_thresh
@@ -10,8 +11,11 @@ plus the task's own format (faces: WIDER FACE's ``<name>.txt``). For a video or 
 ``<name>.mp4`` (same size and frame rate; .avi for mjpg, lossless .mkv for ffv1) and one JSON with
 an entry per frame. ``--test_size original`` runs each picture at its own size, ``N`` scales its
 longest side to N first; canvases are padded up to multiples of ``--bucket`` pixels (default 128)
-so a folder of different sizes compiles a few graphs, not one per image; ``--batch N`` runs up to
-N consecutive images per network call (those of one canvas shape together). ``--mask_scale`` grows
+so nearby sizes share one. A canvas shape runs op by op (PyNative) until its K-th network call
+(``--compile_after K``, default 4), which compiles a graph for it: a folder of photos that all
+differ pays no compile, a video one after three frames; ``--compile_after 1`` compiles every
+shape at its first call, config ``mode: pynative`` never compiles. ``--batch N`` runs up to N
+consecutive images per network call (those of one canvas shape together). ``--mask_scale`` grows
 the hidden regions (1.3 covers hair and chin). Every other option is a config key (score_thresh,
 flip_test, multi_scales, device_target, overwrite, ...).
 """
@@ -29,7 +33,8 @@ from centerdet.errors import CenterDetError, cli_main
 from centerdet.media import CODECS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
 
 OWN_FLAGS = {"out": None, "test_size": "original", "bucket": "128", "blur": "false", "mosaic": "false",
-             "mask_scale": "1.0", "video_codec": "mp4v", "max_frames": "0", "batch": "1"}
+             "mask_scale": "1.0", "video_codec": "mp4v", "max_frames": "0", "batch": "1",
+             "compile_after": "4"}
 SWITCHES = ("blur", "mosaic")
 
 
@@ -44,6 +49,7 @@ class Options:
     video_codec: str = "mp4v"
     max_frames: int = 0             # 0: every frame
     batch: int = 1                  # images of one canvas shape per network call
+    compile_after: int = 4          # network calls of a canvas shape before it is compiled
 
 
 def split_argv(argv: Sequence[str]) -> Tuple[List[str], Dict[str, str], Dict[str, str], Optional[str]]:
@@ -90,7 +96,7 @@ def parse_options(own: Dict[str, str], default_out: str) -> Options:
     return Options(out=own["out"] or default_out, longest=None if longest is None else int(longest),
                    bucket=bucket, hide="blur" if flags["blur"] else "mosaic" if flags["mosaic"] else None,
                    mask_scale=mask_scale, video_codec=own["video_codec"], max_frames=whole("max_frames", 0),
-                   batch=whole("batch", 1))
+                   batch=whole("batch", 1), compile_after=whole("compile_after", 1))
 
 
 def expand_inputs(inputs: Sequence[str], log=print) -> Tuple[List[str], List[str]]:
@@ -156,7 +162,11 @@ class Detector:
         from centerdet.inference import Predictor
 
         self.cfg, self.opts, self.task = cfg, opts, tasks.of(cfg)
-        self.predictor = Predictor(load_detector(cfg, log), cfg, multiple=opts.bucket, corner=True)
+        # graph mode: the first calls of a shape run op by op, its compile_after-th compiles it
+        staged = cfg.mode == "graph" and opts.compile_after > 1
+        net = load_detector(dataclasses.replace(cfg, mode="pynative") if staged else cfg, log)
+        self.predictor = Predictor(net, cfg, multiple=opts.bucket, corner=True,
+                                   compile_after=opts.compile_after if cfg.mode == "graph" else 0)
         self.class_names = self.task.class_names(cfg)
 
     def __call__(self, img: np.ndarray) -> np.ndarray:

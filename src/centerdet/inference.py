@@ -52,20 +52,37 @@ class Predictor:
     """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
     [x1, y1, x2, y2, score, label], plus the task's extra (x, y) columns (CenterFace's landmarks)."""
 
-    def __init__(self, net, cfg, multiple: int = NET_MULTIPLE, corner: bool = False):
+    def __init__(self, net, cfg, multiple: int = NET_MULTIPLE, corner: bool = False, compile_after: int = 1):
+        """compile_after: in PyNative, a canvas shape runs op by op until its compile_after-th
+        network call, which compiles it (ms.jit) for the rest; 0 never compiles. In graph mode
+        every shape is compiled at its first call, whatever this says."""
         self.net, self.cfg, self.multiple, self.corner = net, cfg, multiple, corner
         self.specs = tasks.of(cfg).heads(cfg)
-        self._compiled = set()
+        self.compile_after = compile_after
+        self._calls, self._compiled, self._jit = {}, set(), None
 
     def run_net(self, batch):
+        import mindspore as ms
         from mindspore import Tensor
 
-        from centerdet.runtime import compile_cell
-        x = Tensor(batch)
-        if batch.shape not in self._compiled:  # each new input shape is a new graph
-            compile_cell(self.net, x)
-            self._compiled.add(batch.shape)
-        outs = self.net(x)
+        from centerdet.runtime import compile_cell, release_free_memory
+        x, shape = Tensor(batch), batch.shape
+        calls = self._calls[shape] = self._calls.get(shape, 0) + 1
+        if ms.get_context("mode") == ms.GRAPH_MODE:
+            if calls == 1:  # each new input shape is a new graph
+                compile_cell(self.net, x)
+                self._compiled.add(shape)
+            outs = self.net(x)
+        elif self.compile_after and calls >= self.compile_after:
+            # a shape seen this often will likely come again: a graph pays its compile back
+            if self._jit is None:
+                self._jit = ms.jit(self.net.construct)
+            outs = self._jit(x)
+            if shape not in self._compiled:
+                self._compiled.add(shape)
+                release_free_memory()
+        else:
+            outs = self.net(x)
         return [o.asnumpy() for o in outs]
 
     def heads_many(self, canvases):
