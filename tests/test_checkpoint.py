@@ -87,7 +87,7 @@ def test_resume_restores_weights_optimizer_and_step(tmp_path):
     ref = [step(*batch(3 + i))[0].asnumpy() for i in range(2)]  # continue the original run
 
     net2, opt2, step2 = make_step(seed=99)  # different init
-    assert restore_training(step2, path) == (3, 1)
+    assert restore_training(step2, path) == {"step": 3, "epoch": 1}
     assert int(opt2.global_step.asnumpy().item()) == 3
     got = [step2(*batch(3 + i))[0].asnumpy() for i in range(2)]
     np.testing.assert_allclose(got, ref, rtol=1e-6)
@@ -124,3 +124,44 @@ def test_unreadable_checkpoints(tmp_path):
     junk.write_bytes(b"\x00not a checkpoint" * 10)
     with pytest.raises(CenterDetError, match="cannot read checkpoint"):
         read_checkpoint(str(junk))
+
+
+def test_resume_falls_back_to_the_newest_checkpoint_that_verifies(tmp_path):
+    from centerdet.engine.resume import resume_from
+
+    _, _, step = make_step()
+    mgr = CheckpointManager(str(tmp_path), "m", keep=3)
+    paths = [mgr.save(step, s, 1) for s in (2, 4, 6)]
+    data = bytearray(open(paths[2], "rb").read())
+    data[len(data) // 2] ^= 0x10  # one bit inside a tensor: only a checksum can tell
+    open(paths[2], "wb").write(bytes(data))
+    cut = open(paths[1], "rb").read()[:-100]
+    open(paths[1], "wb").write(cut)
+    lines = []
+    assert resume_from(mgr, make_step(seed=1)[2], 10, lines.append)["step"] == 2
+    assert lines == [f"resume: skipped {paths[2]}: cannot read checkpoint {paths[2]}: its CRC32 does not match: "
+                     f"the file is damaged",
+                     f"resume: skipped {paths[1]}: cannot read checkpoint {paths[1]}: its CRC trailer is missing or "
+                     f"damaged: the file is truncated or damaged",
+                     f"resume: restored {paths[0]} at step 2/10"]
+    os.unlink(paths[0])
+    with pytest.raises(CenterDetError, match=r"none of the 2 checkpoints in .* reads \(see the lines above\)"):
+        resume_from(mgr, step, 10, lambda line: None)
+
+
+def test_sealed_checkpoints_read_back_exactly_and_others_with_a_note(tmp_path):
+    net, _, step = make_step()
+    path = CheckpointManager(str(tmp_path), "m", config={"a": 1}).save(step, 3, 1)
+    lines = []
+    ours = read_checkpoint(path, log=lines.append)
+    theirs = ms.load_checkpoint(path, crc_check=True)  # MindSpore checks our CRC trailer too
+    assert not lines and set(theirs) == set(ours) | {"centerdet_digest"}
+    for name, value in ours.items():
+        same = value == theirs[name] if isinstance(value, str) else np.array_equal(value.asnumpy(),
+                                                                                  theirs[name].asnumpy())
+        assert same and (isinstance(value, str) or value.dtype == theirs[name].dtype), name
+    plain = str(tmp_path / "plain.ckpt")
+    ms.save_checkpoint(net, plain)
+    assert sorted(read_checkpoint(plain, log=lines.append)) == sorted(p.name for p in net.get_parameters())
+    assert lines == [f"note: {plain} carries no CRC or digest (written by another tool or an older centerdet): "
+                     f"loaded without verifying it"]

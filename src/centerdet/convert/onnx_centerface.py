@@ -80,10 +80,20 @@ class _Graph:
                                  f"outputs; the CenterFace release has four (heatmap, scale, offset, landmarks)")
         self.path = path
         self.nodes = list(graph.node)
-        self.consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        for node in self.nodes:
-            if node.op_type == "Constant":
-                self.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+        tensors = [(t.name, t) for t in graph.initializer]
+        tensors += [(node.output[0] if node.output else "", node.attribute[0].t if node.attribute else None)
+                    for node in self.nodes if node.op_type == "Constant"]
+        self.consts = {}
+        for name, tensor in tensors:
+            # a weight stored outside the file would make numpy_helper open a path the model names
+            if tensor is None or tensor.data_location == onnx.TensorProto.EXTERNAL:
+                raise CenterDetError(f"{path}: tensor {name!r} is empty or stored in an external file; the "
+                                     f"CenterFace release keeps every weight inside the .onnx")
+            try:
+                self.consts[name] = numpy_helper.to_array(tensor)
+            except Exception as exc:  # noqa: BLE001  (sizes that disagree with the dims, unknown types)
+                raise CenterDetError(f"{path}: tensor {name!r} cannot be read ({type(exc).__name__}); the file "
+                                     f"is damaged") from None
         self.producer = {out: node for node in self.nodes for out in node.output}
         self.consumers = defaultdict(list)
         for node in self.nodes:
@@ -263,17 +273,30 @@ def backbone_activation(g, roles):
     return kinds.pop()
 
 
+def read_release(src):
+    """(graph, the roles of its nodes, the network settings they imply); a one-line error for a
+    file that is not the release, damaged ones included."""
+    g = _Graph(src)
+    try:
+        roles = find_roles(g)
+        settings = {"head_conv": int(g.const(roles["top"].conv.input[1]).shape[0]),
+                    "backbone_act": backbone_activation(g, roles)}
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise CenterDetError(f"{src}: damaged, or not the CenterFace release layout ({type(exc).__name__})") from None
+    return g, roles, settings
+
+
 def convert_centerface_onnx(src, out, log=print):
     """Write ``out``; returns the config overrides (on top of centerface_mbv2-w24-relu_release_widerface)."""
     from centerdet.config import load_config
     from centerdet.models import build_model
 
-    g = _Graph(src)
-    roles = find_roles(g)
-    settings = {"head_conv": int(g.const(roles["top"].conv.input[1]).shape[0]),
-                "backbone_act": backbone_activation(g, roles)}
+    g, roles, settings = read_release(src)
     net = build_model(load_config(None, {"model": "centerface", **{k: str(v) for k, v in settings.items()}}))
-    converted = map_release(g, roles, net)
+    try:
+        converted = map_release(g, roles, net)
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise CenterDetError(f"{src}: damaged, or not the CenterFace release layout ({type(exc).__name__})") from None
     check_against(converted, {p.name: tuple(p.shape) for p in net.get_parameters()}, src,
                   f"our CenterFace (width {settings['head_conv']}, {settings['backbone_act']})")
     write_converted(converted, out)

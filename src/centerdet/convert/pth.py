@@ -7,6 +7,7 @@ unpickler below rebuilds tensors as numpy arrays and refuses every class it does
 reading a checkpoint cannot run code hidden in it (plain ``pickle`` would).
 """
 import collections
+import io
 import os
 import pickle
 import zipfile
@@ -39,6 +40,8 @@ def _rebuild_tensor(storage, offset, size, stride, *_):
     if offset < 0 or min(stride, default=0) < 0 or len(size) != len(stride) or extent > len(storage):
         raise ValueError(f"a tensor of size {size}, stride {stride} at offset {offset} does not fit its "
                          f"storage of {len(storage)} elements")
+    if int(np.prod(size, dtype=object)) > len(storage):  # stride-0 views would copy out more than stored
+        raise ValueError(f"a tensor of size {size} holds more elements than its storage of {len(storage)}")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
                                            strides=tuple(s * itemsize for s in stride), writeable=False)
@@ -58,8 +61,10 @@ _ALLOWED = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
-    """Rebuilds tensors from the arrays ``storage(key, type name)`` hands out; refuses other classes."""
+class _Unpickler(pickle._Unpickler):
+    """Rebuilds tensors from the arrays ``storage(key, type name)`` hands out; refuses other classes.
+    The pure-Python unpickler: C's sizes its memo by the largest index a file names, so one damaged
+    BINPUT asks for gigabytes; this one keeps the memo in a dict."""
 
     def __init__(self, file, path, storage=None):
         super().__init__(file)
@@ -101,6 +106,11 @@ def _read_zip(archive, path):
     root = pkls[0][:-len("/data.pkl")]
     if f"{root}/byteorder" in archive.namelist() and archive.read(f"{root}/byteorder") != b"little":
         raise CenterDetError(f"{path}: big-endian checkpoints are not supported")
+    limit = os.path.getsize(path)
+    for info in archive.infolist():  # torch.save stores members uncompressed: none can exceed the file
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > limit:
+            raise CenterDetError(f"{path}: member {info.filename} is compressed or claims {info.file_size} bytes "
+                                 f"in a {limit}-byte file; not written by torch.save, or damaged")
     cache = {}
 
     def storage(key, type_name):
@@ -108,8 +118,7 @@ def _read_zip(archive, path):
             cache[key] = _as_array(archive.read(f"{root}/data/{key}"), type_name)
         return cache[key]
 
-    with archive.open(pkls[0]) as f:
-        return _Unpickler(f, path, storage).load()
+    return _Unpickler(io.BytesIO(archive.read(pkls[0])), path, storage).load()
 
 
 def _read_legacy(f, path):
@@ -126,9 +135,15 @@ def _read_legacy(f, path):
         types[key] = type_name
 
     _Unpickler(f, path, record).load()
-    data = {}
-    for key in _Unpickler(f, path).load():
+    keys = _Unpickler(f, path).load()
+    data, here = {}, f.tell()
+    end, _ = f.seek(0, io.SEEK_END), f.seek(here)
+    if not isinstance(keys, list) or any(k not in types for k in keys):
+        raise CenterDetError(f"{path}: its storage list does not match its tensors; truncated or damaged")
+    for key in keys:
         size = int.from_bytes(f.read(8), "little") * _itemsize(types[key])
+        if size > end - f.tell():  # a damaged count must not become a huge allocation
+            raise CenterDetError(f"{path}: truncated (storage {key} claims {size} bytes, {end - f.tell()} are left)")
         raw = f.read(size)
         if len(raw) < size:
             raise CenterDetError(f"{path}: truncated (storage {key} ends early)")
@@ -149,9 +164,12 @@ def read_pth(path):
             if f.read(1) != b"\x80":
                 raise CenterDetError(f"{path}: not a PyTorch checkpoint (torch.save file) or truncated")
             f.seek(0)
-            return _read_legacy(f, path)
-    except (KeyError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, TypeError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+            # in memory: a damaged length in a pickle then reads what is there, not a buffer of that size
+            return _read_legacy(io.BytesIO(f.read()), path)
+    except CenterDetError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a damaged pickle or zip fails in many ways; all are one line)
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise CenterDetError(f"{path}: truncated or damaged PyTorch checkpoint ({type(exc).__name__}: "
                              f"{detail})") from None
 
@@ -217,8 +235,6 @@ def write_pth(state, path, wrap=None):
     """Write {name: numpy array} as a ``torch.save`` zip that ``torch.load`` reads (weights_only too),
     without PyTorch; all or nothing. ``wrap`` (e.g. {"epoch": 0}) stores {**wrap, "state_dict": state}
     instead, the layout training scripts such as CenterNet's save."""
-    import io
-
     from centerdet.fileio import atomic_path
 
     root = "archive"

@@ -16,6 +16,7 @@ import numpy as np
 
 from centerdet.data.coco import DetectionDataset
 from centerdet.data.images import decode_image
+from centerdet.data.shard_hashes import write_record
 from centerdet.errors import CenterDetError
 from centerdet.fileio import check_free_space, ensure_writable_dir
 
@@ -165,6 +166,7 @@ def write_samples(samples, total, mindrecord_dir, prefix, shards=1, log=print, s
         if written == 0:
             raise CenterDetError(f"no readable image among the {skipped} annotated images under {source}")
         writer.commit()
+        write_record(tmp_dir, prefix)
         if ann_file:
             with open(_source_record(tmp_dir, prefix), "w", encoding="utf-8") as f:
                 json.dump(_describe_source(ann_file, num_keypoints), f)

@@ -65,15 +65,29 @@ class TrainSample:
         return (normalize(inp, self.cfg.mean, self.cfg.std), *(encoded[c] for c in self.columns[1:]))
 
 
-def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None, with_ids=False):
-    """Batches of the sample columns (+ the image ids as a last column with ``with_ids``); with
-    ``group_size`` > 1, this rank's shard only."""
+def count_samples(files) -> int:
     import mindspore.dataset as ds
 
-    ds.config.set_seed(cfg.seed)
-    data = ds.MindDataset(files, columns_list=["image", "annotation", "image_id"], shuffle=cfg.do_shuffle,
-                          num_shards=group_size if group_size > 1 else None,
-                          shard_id=rank if group_size > 1 else None)
+    return ds.MindDataset(files, columns_list=["image_id"], shuffle=False).get_dataset_size()
+
+
+def create_train_dataset(files, cfg, rank=0, group_size=1, sample_fn=None, with_ids=False, plan=None, steps=None):
+    """Batches of the sample columns (+ the image ids as a last column with ``with_ids``): this
+    rank's part of steps ``steps`` = (first, stop) of ``plan`` (data/order.py; MindSpore's
+    sampler takes at most one epoch's samples, so a plan is run one epoch at a time), by default
+    the first epoch from the start."""
+    import mindspore.dataset as ds
+
+    from centerdet.data.order import plan_steps, steps_per_epoch
+
+    if plan is None:
+        n = count_samples(files)
+        plan = plan_steps(n, cfg.batch_size, group_size, max(steps_per_epoch(n, cfg.batch_size, group_size), 0),
+                          seed=cfg.seed, shuffle=cfg.do_shuffle)
+    first, stop = steps if steps is not None else (0, len(plan.epochs))
+    data = ds.MindDataset(files, columns_list=["image", "annotation", "image_id"],
+                          sampler=ds.SubsetSampler(plan.indices[rank][first * cfg.batch_size:
+                                                                       stop * cfg.batch_size].tolist()))
     # MindSpore refuses more workers than cores; the recipes' 8 are for the zoo's servers
     workers = max(1, min(cfg.num_parallel_workers, os.cpu_count() or 1))
     sample_fn = sample_fn or TrainSample(cfg, per_process_seed=workers > 1)

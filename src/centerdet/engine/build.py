@@ -4,15 +4,18 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from centerdet import tasks
 from centerdet.data.coco import split_paths
 from centerdet.data.mindrecord import check_source, convert, find_mindrecord
-from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights, restore_training
+from centerdet.data.shard_hashes import ShardCheck
+from centerdet.engine.checkpoint import CheckpointManager, load_backbone, load_weights
+from centerdet.engine.resume import resume_from, resumed_position, set_global_step
 from centerdet.engine.progress import History, fmt_duration
+from centerdet.engine.runlock import RunLock
 from centerdet.errors import CenterDetError
 from centerdet.fileio import check_free_space, ensure_writable_dir
 
@@ -25,7 +28,7 @@ class Run:
     rank: int
     group: int
     rank_dir: str
-    dataset: Any
+    files: List[str]                # the MindRecord shards
     steps_per_epoch: int
     total: int
     lr: np.ndarray
@@ -36,6 +39,16 @@ class Run:
     start: int
     history: Optional[History]
     ids_file: Any = None
+    lock: Optional[RunLock] = None  # rank 0's hold on save_checkpoint_path
+    plan: Any = None                # data/order.Plan of the steps from start to total
+    images_at_start: int = 0
+
+    def position(self, step: int) -> Dict[str, int]:
+        """The checkpoint's POSITION entries after ``step``."""
+        i = step - self.start - 1
+        return {"images_seen": self.images_at_start + (i + 1) * self.cfg.batch_size * self.group,
+                "data_epoch": int(self.plan.epochs[i]), "epoch_position": int(self.plan.positions[i]),
+                "device_num": self.group}
 
     @property
     def is_main(self) -> bool:
@@ -119,6 +132,25 @@ def param_groups(net, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def stop_with_launcher() -> bool:
+    """Ask Linux to send this worker SIGTERM when its launcher dies (prctl PR_SET_PDEATHSIG). msrun
+    starts workers in sessions of their own and has no SIGTERM handler, so a scheduler that
+    preempts the launcher alone would leave them training on; with this they stop as on their own
+    SIGTERM. False where prctl is not available."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # 1: PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() == 1:  # the launcher died before the request: stop now
+        os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
 def init_distributed(cfg):
     """(rank, group size); data parallel with gradient mean when cfg.distribute is true."""
     if not cfg.distribute:
@@ -130,6 +162,8 @@ def init_distributed(cfg):
     from mindspore.communication import get_group_size, get_rank, init
 
     init()
+    if os.environ.get("MS_ROLE"):
+        stop_with_launcher()
     rank, size = get_rank(), get_group_size()
     if cfg.device_num > 1 and cfg.device_num != size:
         raise CenterDetError(f"config key 'device_num' is {cfg.device_num} but the launcher started {size} "
@@ -213,6 +247,18 @@ def start_over(cfg, is_main: bool, log=print, remove: bool = False) -> None:
             f"{cfg.save_checkpoint_path}")
 
 
+def check_segments(plan, steps: int, k: int) -> None:
+    """Each data-sink call runs k steps of one epoch: the rest of an epoch a resume on another
+    device count starts in must be a multiple of k too."""
+    from centerdet.data.order import segments
+
+    for _, count in segments(plan, steps):
+        if count % k:
+            raise CenterDetError(f"config key 'data_sink_steps' is {k}, which does not divide the {count} steps left "
+                                 f"in the epoch this resume starts in (the device count changed); resume with "
+                                 f"--enable_data_sink false for this epoch, or with a data_sink_steps dividing {count}")
+
+
 def check_sink(cfg, steps_per_epoch: int, total: int) -> None:
     """A sink call runs sink_steps steps on the device, so epochs, checkpoints and the end of the
     run must fall on multiples of it; image ids never reach the host."""
@@ -232,9 +278,6 @@ def build_run(cfg, log=print) -> Run:
     with ``resume``, restore the newest checkpoint of save_checkpoint_path."""
     import mindspore as ms
 
-    from centerdet.data.pipeline import create_train_dataset
-    from centerdet.engine.lr import build_lr
-    from centerdet.models import build_model
     from centerdet.runtime import init_device
 
     if cfg.enable_data_sink and cfg.device_target == "CPU":
@@ -244,6 +287,21 @@ def build_run(cfg, log=print) -> Run:
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")
+    lock = RunLock(cfg.save_checkpoint_path, log).acquire() if rank == 0 else None
+    try:
+        return _assemble(cfg, log, rank, group, lock)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _assemble(cfg, log, rank, group, lock) -> Run:
+    from centerdet.data.order import plan_steps
+    from centerdet.data.pipeline import count_samples
+    from centerdet.engine.lr import build_lr
+    from centerdet.models import build_model
+
     rank_dir = os.path.join(cfg.save_checkpoint_path, f"LOG{rank}") if group > 1 else cfg.save_checkpoint_path
     if group > 1:
         log = rank_logger(log, os.path.join(rank_dir, "training_log.txt"))
@@ -252,8 +310,10 @@ def build_run(cfg, log=print) -> Run:
         os.makedirs(rank_dir, exist_ok=True)
         ids_file = open(os.path.join(rank_dir, "image_ids.txt"), "a", encoding="utf-8", buffering=1)
 
-    dataset = create_train_dataset(prepare_mindrecord(cfg, log, rank), cfg, rank, group, with_ids=cfg.log_image_ids)
-    steps_per_epoch = dataset.get_dataset_size()
+    files = prepare_mindrecord(cfg, log, rank)
+    shards = ShardCheck(files, cfg.mindrecord_prefix, log).start()  # hashes while the network is built
+    samples = count_samples(files)
+    steps_per_epoch = samples // (cfg.batch_size * group)
     if steps_per_epoch == 0:
         raise CenterDetError(f"batch_size {cfg.batch_size} is larger than the {cfg.mindrecord_prefix} dataset "
                              f"(per device); lower batch_size")
@@ -271,15 +331,16 @@ def build_run(cfg, log=print) -> Run:
     step_cell = _build_step(cfg, net, lr)
     start_over(cfg, rank == 0, log, remove=True)
     ckpts = _checkpoints(cfg, step_cell, rank == 0, log)
-    start = 0
-    if cfg.resume:
-        latest = ckpts.latest()
-        if latest is None:
-            log(f"resume: no checkpoint in {cfg.save_checkpoint_path}; starting from step 0")
-        else:
-            start, _ = restore_training(step_cell, latest)
-            log(f"resume: restored {latest} at step {start}/{total}")
+    state = resume_from(ckpts, step_cell, total, log) if cfg.resume else None
+    start, images, where = resumed_position(state, cfg, group, steps_per_epoch, log)
+    if state is not None and start != state["step"]:
+        set_global_step(step_cell, start)
+    # a finished run still gets a one-step plan: fit returns before it draws any
+    plan = plan_steps(samples, cfg.batch_size, group, max(total - start, 1), where, cfg.seed, cfg.do_shuffle)
+    if cfg.enable_data_sink:
+        check_segments(plan, total - start, sink_steps(cfg, steps_per_epoch))
+    shards.wait()
     parts = [spec.part for spec in tasks.of(cfg).heads(cfg)]
     history = History(os.path.join(cfg.save_checkpoint_path, "history.json"), parts) if rank == 0 else None
-    return Run(cfg, log, rank, group, rank_dir, dataset, steps_per_epoch, total, lr, net, step_cell, parts, ckpts,
-               start, history, ids_file)
+    return Run(cfg, log, rank, group, rank_dir, files, steps_per_epoch, total, lr, net, step_cell, parts, ckpts,
+               start, history, ids_file, lock, plan, images)

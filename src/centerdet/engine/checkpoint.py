@@ -7,12 +7,16 @@ from typing import Any, Dict, Optional
 
 import mindspore as ms
 
+from centerdet.engine.ckptfile import parse_file, seal, to_values
 from centerdet.errors import CenterDetError
 from centerdet.fileio import atomic_path
 
 OPTIMIZER_PREFIXES = ("moment1.", "moment2.", "moments.")
+# where the data stream stands (data/order.py): kept beside step and epoch so that a run resumed
+# on another device count goes on from the same image
+POSITION = ("images_seen", "data_epoch", "epoch_position", "device_num")
 TRAIN_STATE = {"global_step", "learning_rate", "beta1_power", "beta2_power", "scale_sense",
-               "current_iterator_step", "last_overflow_iterator_step", "step", "epoch"}
+               "current_iterator_step", "last_overflow_iterator_step", "step", "epoch", *POSITION}
 CONFIG_ENTRY = "centerdet_config"  # the training config as JSON text
 
 
@@ -21,13 +25,14 @@ def is_train_state(name):
 
 
 def write_checkpoint(contents, path, append_dict=None):
-    """``ms.save_checkpoint`` of a cell or a list of {"name", "data"} entries, all or nothing: a
-    killed write leaves no file at ``path``."""
+    """``ms.save_checkpoint`` of a cell or a list of {"name", "data"} entries, sealed with a digest
+    and a CRC (engine/ckptfile.py), all or nothing: a killed write leaves no file at ``path``."""
     with atomic_path(path) as tmp:
         # save_checkpoint appends ".ckpt" to names without it, so give the temp file that suffix.
         tmp_ckpt = tmp + ".ckpt"
         try:
             ms.save_checkpoint(contents, tmp_ckpt, append_dict=append_dict)
+            seal(tmp_ckpt)
             os.replace(tmp_ckpt, tmp)
         finally:
             if os.path.exists(tmp_ckpt):
@@ -68,9 +73,10 @@ class CheckpointManager:
         ckpts = self.list()
         return ckpts[-1] if ckpts else None
 
-    def save(self, cell, step, epoch):
+    def save(self, cell, step, epoch, position: Optional[Dict[str, int]] = None):
+        """``position``: the POSITION entries (images seen, data epoch and position, devices)."""
         path = os.path.join(self.directory, f"{self.prefix}-{epoch}_{step}.ckpt")
-        extra = {"step": int(step), "epoch": int(epoch)}
+        extra = {"step": int(step), "epoch": int(epoch), **{k: int(v) for k, v in (position or {}).items()}}
         if self.config_text is not None:
             extra[CONFIG_ENTRY] = self.config_text
         write_checkpoint(cell, path, extra)
@@ -79,34 +85,22 @@ class CheckpointManager:
         return path
 
 
-def read_checkpoint(path, choice_func=None):
+def read_checkpoint(path, choice_func=None, log=print):
     """name → Parameter (``choice_func(name)``: only those), with a one-line error for missing,
-    empty, truncated or foreign files."""
-    if not path or not os.path.isfile(path):
-        raise CenterDetError(f"checkpoint not found: {path}")
-    if os.path.getsize(path) == 0:
-        raise CenterDetError(f"checkpoint is empty (0 bytes): {path}")
-    try:
-        return ms.load_checkpoint(path, choice_func=choice_func)
-    except (ValueError, RuntimeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CenterDetError(f"cannot read checkpoint {path}: not a MindSpore checkpoint or truncated "
-                             f"({first})") from None
+    empty, truncated, damaged or foreign files. Ours are verified by their digest and CRC; a file
+    without either (other tools', centerdet's before it sealed them) loads with a one-line note."""
+    entries, verified = parse_file(path)
+    if verified is None and log is not None:
+        log(f"note: {path} carries no CRC or digest (written by another tool or an older centerdet): "
+            f"loaded without verifying it")
+    return to_values(entries, choice_func)
 
 
 def stored_config(path: str, params: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """The config a checkpoint of train.py was trained with, or None (converted weights, other
     people's checkpoints, ours before configs were recorded); ``params``: the file already read."""
     if params is None:
-        first = []
-
-        def choose(name):  # MindSpore refuses a filter that selects nothing, so one tensor comes along
-            if name == CONFIG_ENTRY or not first:
-                first.append(name)
-                return True
-            return False
-
-        params = read_checkpoint(path, choice_func=choose)
+        params = read_checkpoint(path, choice_func=lambda name: name == CONFIG_ENTRY, log=None)
     text = params.get(CONFIG_ENTRY)
     if not isinstance(text, str):
         return None
@@ -134,7 +128,7 @@ def load_weights(net, path, log=print, require_all=False, params=None):
     nothing is loaded when a network tensor is missing (the caller reports it). ``params``: the
     file already read (read_checkpoint).
     """
-    params = read_checkpoint(path) if params is None else params
+    params = read_checkpoint(path, log=log) if params is None else params
     own = {p.name: p for p in net.get_parameters()}
     matched, skipped = {}, {}
     for name, value in params.items():
@@ -158,15 +152,15 @@ def load_weights(net, path, log=print, require_all=False, params=None):
     return matched, skipped, missing
 
 
-def restore_training(train_cell, path):
-    """Load every tensor of a training checkpoint (weights, optimizer, loss scale); returns (step, epoch)."""
-    params = read_checkpoint(path)
+def restore_training(train_cell, path, params=None) -> Dict[str, int]:
+    """Load every tensor of a training checkpoint (weights, optimizer, loss scale); returns its
+    step and epoch, and the POSITION entries it has. ``params``: the file already read."""
+    params = read_checkpoint(path) if params is None else params
     for key in ("step", "epoch"):
         if key not in params:
             raise CenterDetError(f"{path} has no '{key}' entry: not a checkpoint written by train.py --resume "
                                  f"can continue (use --load_checkpoint_path to start from its weights)")
-    step = int(params.pop("step").asnumpy())
-    epoch = int(params.pop("epoch").asnumpy())
+    state = {key: int(params.pop(key).asnumpy()) for key in ("step", "epoch", *POSITION) if key in params}
     params.pop(CONFIG_ENTRY, None)
     # The lr array is rebuilt from the config (which may extend the run); global_step indexes it.
     params.pop("learning_rate", None)
@@ -176,7 +170,7 @@ def restore_training(train_cell, path):
     if missing:
         raise CenterDetError(f"{path} lacks {len(missing)} training tensors (first: {missing[0]}); "
                              f"it does not match this config")
-    return step, epoch
+    return state
 
 
 def load_backbone(net, path, prefix="backbone.", log=print):
@@ -185,7 +179,7 @@ def load_backbone(net, path, prefix="backbone.", log=print):
     A backbone checkpoint that leaves backbone tensors at their init, or brings tensors the backbone
     does not have, is an error: either means a different architecture than the config names.
     """
-    params = read_checkpoint(path)
+    params = read_checkpoint(path, log=log)
     own = {p.name: p for p in net.get_parameters() if p.name.startswith(prefix)}
     matched, problems = {}, []
     for name, value in params.items():

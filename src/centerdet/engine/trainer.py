@@ -8,7 +8,8 @@ import numpy as np
 
 from centerdet.engine.build import Run, build_run
 from centerdet.engine.progress import Progress, fmt_duration
-from centerdet.errors import CenterDetError
+from centerdet.engine.stopping import StopRequests
+from centerdet.errors import CenterDetError, TrainingStopped
 from centerdet.fileio import ensure_writable_dir
 
 
@@ -24,32 +25,46 @@ def weights_digest(net):
     return h.hexdigest()
 
 
+def _epochs(run):
+    """(steps, dataset) for each epoch of the steps still owed (a dataset holds one epoch at most)."""
+    from centerdet.data.order import segments
+    from centerdet.data.pipeline import create_train_dataset
+
+    for first, count in segments(run.plan, run.total - run.start):
+        yield count, create_train_dataset(run.files, run.cfg, run.rank, run.group, with_ids=run.cfg.log_image_ids,
+                                          plan=run.plan, steps=(first, first + count))
+
+
 def _step_outputs(run):
-    """(steps run, the step cell's outputs) per call: one batch at a time from one flat stream (a
-    resumed run draws the steps it still owes), or, with enable_data_sink, data_sink_steps batches
-    per call through MindSpore's data sink (Ascend, GPU), which returns the last step's outputs."""
+    """(steps run, the step cell's outputs) per call: one batch at a time (a resumed run draws the
+    steps it still owes, from where its checkpoint left the data), or, with enable_data_sink,
+    data_sink_steps batches per call through MindSpore's data sink (Ascend, GPU), which returns the
+    last step's outputs."""
     from centerdet.runtime import compile_cell
 
     if run.cfg.enable_data_sink:
         import mindspore as ms
 
-        sink = ms.data_sink(run.step_cell, run.dataset, sink_size=run.sink_steps)
-        for _ in range((run.total - run.start) // run.sink_steps):
-            yield run.sink_steps, sink()
+        for count, dataset in _epochs(run):
+            sink = ms.data_sink(run.step_cell, dataset, sink_size=run.sink_steps)
+            for _ in range(count // run.sink_steps):
+                yield run.sink_steps, sink()
         return
-    repeats = math.ceil((run.total - run.start) / run.steps_per_epoch)
-    iterator = run.dataset.repeat(repeats).create_tuple_iterator(num_epochs=1)
-    try:
-        for index, batch in enumerate(iterator):
-            if run.ids_file is not None:
-                step = run.start + index
-                run.ids_file.write(f"{step + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy()) + "\n")
-                batch = batch[:-1]
-            if index == 0:
-                compile_cell(run.step_cell, *batch)
-            yield 1, run.step_cell(*batch)
-    finally:
-        iterator.stop()
+    index = 0
+    for _, dataset in _epochs(run):
+        iterator = dataset.create_tuple_iterator(num_epochs=1)
+        try:
+            for batch in iterator:
+                if run.ids_file is not None:
+                    run.ids_file.write(f"{run.start + index + 1} " + " ".join(str(int(i)) for i in batch[-1].asnumpy())
+                                       + "\n")
+                    batch = batch[:-1]
+                if index == 0:
+                    compile_cell(run.step_cell, *batch)
+                index += 1
+                yield 1, run.step_cell(*batch)
+        finally:
+            iterator.stop()
 
 
 def _log_window(run, step, epoch, window, window_steps, window_start, scale_v, progress):
@@ -71,7 +86,17 @@ def _log_epoch(run, epoch, losses, seconds, steps):
 
 
 def fit(run: Run):
-    """Train from ``run.start`` to ``run.total`` steps; returns the last checkpoint written."""
+    """Train from ``run.start`` to ``run.total`` steps; returns the last checkpoint written. On
+    SIGTERM or SIGINT: stops after the current step, writes a checkpoint, raises TrainingStopped."""
+    try:
+        with StopRequests(run.group) as stops:
+            return _loop(run, stops)
+    finally:
+        if run.lock is not None:
+            run.lock.release()
+
+
+def _loop(run: Run, stops: StopRequests):
     from centerdet import cpu_ops
     from centerdet.models import describe_model
 
@@ -82,7 +107,7 @@ def fit(run: Run):
         return run.ckpts.latest()
     log(f"train: {cfg.model} {describe_model(cfg)} input {cfg.input_res_train}, "
         f"{run.steps_per_epoch} steps/epoch × batch {cfg.batch_size} × {run.group} device(s), {run.total} steps; "
-        f"rank {run.rank}")
+        f"rank {run.rank} (pid {os.getpid()})")
     if cfg.device_target == "CPU":
         log(f"kernels: {cpu_ops.status(run.net)}")
     profiler = None
@@ -92,7 +117,7 @@ def fit(run: Run):
         profiler = Profiler(output_path=ensure_writable_dir(prof_dir, "profiler_path"))
     progress = Progress(run.total, run.start)
     step, bad_streak, skipped_total = run.start, 0, 0
-    last_good = run.ckpts.latest()
+    last_good, saved_step, stopped = run.ckpts.latest(), None, None
     window, window_steps, window_start = [], 0, time.time()
     epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
     stream = _step_outputs(run)
@@ -121,11 +146,26 @@ def fit(run: Run):
             _log_epoch(run, epoch + 1, epoch_losses, time.time() - epoch_start, epoch_steps)
             epoch_losses, epoch_start, epoch_steps = [], time.time(), 0
         if run.is_main and cfg.enable_save_ckpt and crossed(run.save_every):
-            last_good = run.ckpts.save(run.step_cell, step, epoch + 1)
+            last_good, saved_step = run.ckpts.save(run.step_cell, step, epoch + 1, run.position(step)), step
             run.history.save(curve_png)
         if step >= run.total:
             break
+        stopped = stops.agreed()
+        if stopped:
+            break
     stream.close()
+    if stopped:
+        if run.is_main and cfg.enable_save_ckpt and saved_step != step:
+            last_good = run.ckpts.save(run.step_cell, step, (step - 1) // run.steps_per_epoch + 1, run.position(step))
+            run.history.save(curve_png)
+        stops.barrier()
+        if run.ids_file is not None:
+            run.ids_file.close()
+        where = (f"checkpoint {last_good}" if run.is_main else "rank 0 wrote the checkpoint") if cfg.enable_save_ckpt \
+            else "no checkpoint (enable_save_ckpt false)"
+        message = f"stopped by {stopped} at step {step}/{run.total}; {where}; resume with --resume true"
+        log(message)
+        raise TrainingStopped(message, stops.exit_code)
     if profiler is not None:
         profiler.analyse()
         log(f"profiler: results in {prof_dir}")
