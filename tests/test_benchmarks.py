@@ -88,3 +88,13 @@ def test_bench_detect_folder_prints_ratios_against_deface():
     # four photos of one shape: three run op by op, the fourth compiles the one graph
     assert any(line.startswith("| `--bucket 128 --batch 1 --test_size original --compile_after 4` | 1 |")
                for line in tables[1]), tables[1]
+
+
+def test_bench_onnx_export_prints_ratios_against_onnxruntime():
+    pytest.importorskip("onnxruntime")
+    out = _bench("bench_onnx_export.py", "--quick")
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    assert {"ours", "onnxruntime deformconv", "onnxruntime decomposed"} <= set(rows)
+    for name in ("onnxruntime deformconv", "onnxruntime decomposed"):
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[2]) > 0

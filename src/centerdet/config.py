@@ -173,6 +173,12 @@ class CommonConfig:
     file_format: str = field("MINDIR", ("MINDIR", "AIR", "ONNX"))
     export_name: str = ""           # output file name without suffix
     export_batch_size: int = 1
+    # ONNX: deformable convs as ONNX's DeformConv (opset 19) or as GridSample taps + a 1×1 Conv
+    # (opset 16), for runtimes without DeformConv
+    onnx_dcn: str = field("deformconv", ("deformconv", "decomposed"))
+    # eval.py / detect: "onnxruntime" runs load_checkpoint_path as an ONNX file of export.py
+    # (pip install .[onnx] onnxruntime), with the same decode and metrics
+    backend: str = field("mindspore", ("mindspore", "onnxruntime"))
 
 
 def with_defaults(schema: type, **defaults: Any) -> type:

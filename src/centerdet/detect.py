@@ -158,13 +158,13 @@ class Detector:
 
     def __init__(self, cfg, opts: Options, log=print):
         from centerdet import tasks
-        from centerdet.engine.evaluator import load_detector
+        from centerdet.engine.evaluator import load_network
         from centerdet.inference import Predictor
 
         self.cfg, self.opts, self.task = cfg, opts, tasks.of(cfg)
         # graph mode: the first calls of a shape run op by op, its compile_after-th compiles it
         staged = cfg.mode == "graph" and opts.compile_after > 1
-        net = load_detector(dataclasses.replace(cfg, mode="pynative") if staged else cfg, log)
+        net = load_network(dataclasses.replace(cfg, mode="pynative") if staged else cfg, log)
         self.predictor = Predictor(net, cfg, multiple=opts.bucket, corner=True,
                                    compile_after=opts.compile_after if cfg.mode == "graph" else 0)
         self.class_names = self.task.class_names(cfg)

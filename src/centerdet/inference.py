@@ -49,7 +49,8 @@ def make_test_canvas(img, scale, cfg, multiple: int = NET_MULTIPLE, corner: bool
 
 
 class Predictor:
-    """Wraps a detector cell; call with a BGR image to get detections in image pixels: (N, 6) rows
+    """Wraps a detector cell (or an object whose ``run(batch)`` gives the head maps: another backend);
+    call with a BGR image to get detections in image pixels: (N, 6) rows
     [x1, y1, x2, y2, score, label], plus the task's extra (x, y) columns (CenterFace's landmarks)."""
 
     def __init__(self, net, cfg, multiple: int = NET_MULTIPLE, corner: bool = False, compile_after: int = 1):
@@ -62,6 +63,8 @@ class Predictor:
         self._calls, self._compiled, self._jit = {}, set(), None
 
     def run_net(self, batch):
+        if not hasattr(self.net, "construct"):  # another backend's network (deploy/onnx_runtime.py)
+            return self.net.run(batch)
         import mindspore as ms
         from mindspore import Tensor
 

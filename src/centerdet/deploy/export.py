@@ -1,9 +1,9 @@
-"""export.py's work: a checkpoint → MINDIR (any target), AIR (Ascend) or ONNX (where MindSpore's
-exporter converts every operator), with a fixed input shape. The network is built on MindSpore's
-own operators (cpu_kernels mindspore), so the file holds no centerdet custom operator."""
+"""export.py's work: a checkpoint → MINDIR (any target) or AIR (Ascend) through MindSpore's exporter,
+with a fixed input shape, or ONNX through centerdet's writer (deploy/onnx_export.py), any input size.
+The network is built on MindSpore's own operators (cpu_kernels mindspore), so the file holds no
+centerdet custom operator."""
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 
@@ -43,48 +43,19 @@ def export_network(cfg, log=print):
     os.makedirs(folder, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=".export.", dir=folder)
     try:
-        x = ms.Tensor(np.zeros(shape, np.float32))
-        try:
-            if fmt == "ONNX":
-                ms.onnx.export(net, x, file_name=os.path.join(tmp_dir, "net"))
-            else:
-                ms.export(net, x, file_name=os.path.join(tmp_dir, "net"), file_format=fmt)
-        except RuntimeError as exc:
-            m = re.search(r"Can not find key (\w+) in convert map", str(exc))
-            if m is None:
-                raise
-            raise CenterDetError(f"{fmt} export: MindSpore's exporter cannot convert the {m.group(1)} operator of "
-                                 f"this network" + (" (the deformable convs: use_dcn true)"
-                                                    if "Deformable" in m.group(1) else "")
-                                 + "; export MINDIR instead") from None
         written = os.path.join(tmp_dir, "net" + SUFFIX[fmt])
         if fmt == "ONNX":
-            fix_onnx_conv_transpose(written)
+            from centerdet.deploy.onnx_export import export_onnx
+
+            export_onnx(net, cfg, written)
+        else:
+            ms.export(net, ms.Tensor(np.zeros(shape, np.float32)), file_name=written[:-len(SUFFIX[fmt])],
+                      file_format=fmt)
         os.chmod(written, 0o644)  # MindSpore writes read-only files; a later export must replace it
         os.replace(written, out)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    log(f"export: {cfg.load_checkpoint_path} -> {out} ({fmt}, input {list(shape)})")
+    size = "any input size" if fmt == "ONNX" else f"input {list(shape)}"
+    log(f"export: {cfg.load_checkpoint_path} -> {out} ({fmt}, {size})")
     return out
 
-
-def fix_onnx_conv_transpose(path):
-    """MindSpore 2.10 writes ConvTranspose's output_shape with batch and channels; ONNX wants the
-    spatial sizes only, and onnxruntime refuses the file otherwise."""
-    try:
-        import onnx
-    except ImportError:
-        raise CenterDetError("ONNX export needs the onnx package to repair MindSpore's ConvTranspose "
-                             "attributes: pip install onnx") from None
-    model = onnx.load(path)
-    changed = False
-    for node in model.graph.node:
-        for attr in node.attribute:
-            if node.op_type == "ConvTranspose" and attr.name == "output_shape" and len(attr.ints) == 4:
-                spatial = list(attr.ints)[2:]
-                del attr.ints[:]
-                attr.ints.extend(spatial)
-                changed = True
-    if changed:
-        os.chmod(path, 0o644)
-        onnx.save(model, path)

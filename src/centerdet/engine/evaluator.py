@@ -75,6 +75,18 @@ def load_detector(cfg, log=print, log_kernels: bool = True):
     return net
 
 
+def load_network(cfg, log=print):
+    """What Predictor runs for ``cfg.backend``: the MindSpore detector of the checkpoint, or the ONNX
+    file of export.py in onnxruntime."""
+    if cfg.backend == "onnxruntime":
+        from centerdet.deploy.onnx_runtime import OnnxRuntimeNet
+
+        net = OnnxRuntimeNet(cfg, log)
+        log(f"backend: onnxruntime on {cfg.load_checkpoint_path}")
+        return net
+    return load_detector(cfg, log)
+
+
 def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[Callable] = None,
                   metric=None, log=print) -> EvalResult:
     """Predict every image of the task's metric, feed the metric, draw the first visual_max_images
@@ -98,7 +110,7 @@ def run_inference(cfg, net=None, score: Optional[bool] = None, detect: Optional[
     if detect is None:
         from centerdet.inference import Predictor
 
-        predictor = Predictor(net if net is not None else load_detector(cfg, log), cfg)
+        predictor = Predictor(net if net is not None else load_network(cfg, log), cfg)
 
         def detect(image):
             img = read_image(image.path)

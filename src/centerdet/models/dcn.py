@@ -106,6 +106,50 @@ class ModulatedDeformConv2d(nn.Cell):
         out = self.conv_1x1(sampled.reshape(n, c * taps, ho, wo), self.weight.reshape(-1, c * taps, 1, 1))
         return ops.bias_add(out, self.bias)
 
+    def to_onnx(self, g, x):
+        """ONNX's DeformConv (opset 19), or with ``g.options["dcn"] == "decomposed"`` the sampling
+        of ``_sampled_conv`` in standard operators (GridSample, opset 16) and a 1×1 Conv."""
+        n = self.taps
+        om = g.emit(self.conv_offset_mask, x)
+        mask = g.op("Sigmoid", [g.op("Slice", [om, g.ints([2 * n]), g.ints([3 * n]), g.ints([1])])])
+        bias = g.param(self.bias, "dcn.bias")
+        pad, stride = self.padding[0], self.strides[2]
+        if g.options.get("dcn", "deformconv") == "deformconv":
+            # DCNv2's [(dy, dx) per tap] is the operator's offset layout (torchvision's)
+            offset = g.op("Slice", [om, g.ints([0]), g.ints([2 * n]), g.ints([1])])
+            weight = g.param(self.weight, "dcn.weight")
+            return g.op("DeformConv", [x, weight, offset, bias, mask], kernel_shape=list(self.kernel_size),
+                        pads=[pad] * 4, strides=[stride] * 2)
+        c_in, c_out = self.weight.shape[1], self.weight.shape[0]
+        k = self.kernel_size[0]
+
+        def grid_axis(channels, out_axis, in_axis, taps):
+            # pixel position stride·i − pad + tap + offset, then grid_sample's (2p + 1) / size − 1
+            size = g.op("Cast", [g.dims(x, in_axis, in_axis + 1)], to=1)
+            steps = g.op("Cast", [g.op("Range", [g.const(np.array(0, np.int64)),
+                                                 g.op("Squeeze", [g.dims(om, out_axis, out_axis + 1)]),
+                                                 g.const(np.array(1, np.int64))])], to=1)
+            shape = [1, 1, -1, 1] if out_axis == 2 else [1, 1, 1, -1]
+            base = g.op("Reshape", [g.op("Add", [g.op("Mul", [steps, g.scalar(float(stride))]), g.scalar(-pad)]),
+                                    g.ints(shape)])
+            taps = g.const(taps.reshape(1, n, 1, 1).astype(np.float32), "dcn.taps")
+            pos = g.op("Add", [g.op("Add", [g.op("Gather", [om, g.ints(channels)], axis=1), base]), taps])
+            unit = g.op("Sub", [g.op("Div", [g.op("Add", [g.op("Mul", [pos, g.scalar(2.0)]), g.scalar(1.0)]),
+                                             size]), g.scalar(1.0)])
+            return g.op("Unsqueeze", [unit, g.ints([4])])
+
+        gy = grid_axis(list(range(0, 2 * n, 2)), 2, 2, np.repeat(np.arange(k), k))
+        gx = grid_axis(list(range(1, 2 * n, 2)), 3, 3, np.tile(np.arange(k), k))
+        out_hw = g.dims(om, 2, 4)
+        # (N, taps, Ho, Wo, 2) -> (N, taps·Ho, Wo, 2): one GridSample call samples every tap
+        grid = g.op("Reshape", [g.op("Concat", [gx, gy], axis=4),
+                                g.op("Concat", [g.ints([0, -1]), g.dims(om, 3, 4), g.ints([2])], axis=0)])
+        sampled = g.op("GridSample", [x, grid], mode="bilinear", padding_mode="zeros", align_corners=0)
+        sampled = g.op("Reshape", [sampled, g.op("Concat", [g.ints([0, 0, n]), out_hw], axis=0)])
+        sampled = g.op("Mul", [sampled, g.op("Unsqueeze", [mask, g.ints([1])])])
+        cols = g.op("Reshape", [sampled, g.op("Concat", [g.ints([0, c_in * n]), out_hw], axis=0)])
+        return g.conv(cols, g.param(self.weight, "dcn.weight", (c_out, c_in * n, 1, 1)), bias, (1, 1), (0, 0, 0, 0))
+
 
 def _padding_for_vector_loop(rows, cols):
     """Columns to add so that rows·(cols + extra) is a multiple of 8."""

@@ -22,3 +22,7 @@ class CenterDetector(nn.Cell):
         for name in self.head_names:
             outs = outs + (getattr(self, name)(feat),)
         return outs
+
+    def to_onnx(self, g, x):
+        feat = g.emit(self.neck, g.emit(self.backbone, x))
+        return tuple(g.emit(getattr(self, name), feat) for name in self.head_names)

@@ -18,6 +18,7 @@ class Conv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
         self.out_block = out_block if self.onednn else 0
+        self.fused_activation = None  # applied inside the kernel (fuse_activation)
         if out_block and not self.onednn:
             raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
         if self.onednn:
@@ -45,6 +46,7 @@ class Conv2d(nn.Conv2d):
             return False
         self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
                                                  self.padding, activation)
+        self.fused_activation = activation
         return True
 
     def construct(self, x):
@@ -148,7 +150,7 @@ class MaxPool2d(nn.Cell):
 
     def __init__(self, kernel_size, stride, padding):
         super().__init__()
-        self.padding = padding
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.onednn = cpu_ops.enabled()
         if self.onednn:
             self.onednn_pool, self.onednn_params = cpu_ops.max_pool_op(kernel_size, stride, padding)
@@ -159,3 +161,8 @@ class MaxPool2d(nn.Cell):
         if self.onednn:
             return self.onednn_pool(x, self.onednn_params)
         return self.pool(zero_border(x, self.padding))
+
+    def to_onnx(self, g, x):
+        # ONNX's pool ignores padded positions, as the oneDNN kernel and PyTorch do
+        return g.op("MaxPool", [x], kernel_shape=[self.kernel_size] * 2, strides=[self.stride] * 2,
+                    pads=[self.padding] * 4)

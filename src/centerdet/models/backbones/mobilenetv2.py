@@ -53,6 +53,10 @@ class InvertedResidual(nn.Cell):
             return x + self.conv(x)
         return self.conv(x)
 
+    def to_onnx(self, g, x):
+        out = g.emit(self.conv, x)
+        return g.op("Add", [x, out]) if self.use_res else out
+
 
 class MobileNetV2(nn.Cell):
     level_channels = (24, 32, 96, 320)
@@ -80,6 +84,14 @@ class MobileNetV2(nn.Cell):
             if i in TAPS:
                 outs += (x,)
         return outs
+
+    def to_onnx(self, g, x):
+        outs = []
+        for i, layer in enumerate(self.features):
+            x = g.emit(layer, x)
+            if i in TAPS:
+                outs.append(x)
+        return tuple(outs)
 
 
 def mobilenet_v2(act="relu6"):

@@ -43,6 +43,14 @@ class _Residual(nn.Cell):
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu(self.branch(x) + identity)
 
+    def to_onnx(self, g, x):
+        identity = x if self.downsample is None else g.emit(self.downsample, x)
+        out = x
+        for name in ("conv1", "bn1", "conv2", "bn2", "conv3", "bn3"):
+            if hasattr(self, name):
+                out = g.emit(getattr(self, name), out)
+        return g.activation(g.op("Add", [out, identity]), "relu")
+
 
 class BasicBlock(_Residual):
     expansion = 1
@@ -113,6 +121,14 @@ class ResNet(nn.Cell):
         if self.all_levels:
             return self._plain(c2), self._plain(c3), self._plain(c4), self._plain(c5)
         return self._plain(c5)
+
+    def to_onnx(self, g, x):
+        x = g.emit(self.maxpool, g.emit(self.bn1, g.emit(self.conv1, x)))
+        levels = []
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = g.emit(layer, x)
+            levels.append(x)
+        return tuple(levels) if self.all_levels else x
 
     def _plain(self, x):
         return to_plain(x) if self.layout_block else x

@@ -58,6 +58,9 @@ class DeconvNeck(nn.Cell):
     def construct(self, x):
         return self.deconv_layers(x)
 
+    def to_onnx(self, g, x):
+        return g.emit(self.deconv_layers, x)
+
 
 class UpconvNeck(nn.Cell):
     def __init__(self, in_channels, channels=(256, 128, 64)):
@@ -74,3 +77,6 @@ class UpconvNeck(nn.Cell):
 
     def construct(self, x):
         return self.deconv_layers(x)
+
+    def to_onnx(self, g, x):
+        return g.emit(self.deconv_layers, x)

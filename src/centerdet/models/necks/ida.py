@@ -45,3 +45,9 @@ class IdaUpNeck(nn.Cell):
         for i in range(self.num_levels - 1):
             t = self.ups[i](t) + self.lats[i](feats[self.num_levels - 2 - i])
         return self.fuse(t)
+
+    def to_onnx(self, g, feats):
+        t = g.emit(self.top, feats[-1])
+        for i in range(self.num_levels - 1):
+            t = g.op("Add", [g.emit(self.ups[i], t), g.emit(self.lats[i], feats[self.num_levels - 2 - i])])
+        return g.emit(self.fuse, t)
