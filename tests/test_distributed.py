@@ -291,5 +291,5 @@ def test_two_workers_resumed_on_one_go_on_with_the_rest_of_the_epoch(two_workers
              .create_tuple_iterator(output_numpy=True)]
     assert len(first) == 12 and len(rest) == 4 and sorted(first + rest) == sorted(every)
     final = ms.load_checkpoint(str(ckpt / "centernet-2_10.ckpt"))
-    assert [int(final[k].asnumpy()) for k in ("images_seen", "data_epoch", "epoch_position", "device_num",
+    assert [int(final[k].asnumpy().item()) for k in ("images_seen", "data_epoch", "epoch_position", "device_num",
                                               "global_step")] == [12 + 4 * 2, 1, 4, 1, 10]
