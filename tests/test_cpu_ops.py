@@ -229,7 +229,7 @@ def _pair(overrides, model="centernet"):
 
 NETS = [({"backbone": "resnet18", "use_dcn": "false", "num_classes": "3"}, "centernet"),
         ({"backbone": "resnet18", "num_classes": "3"}, "centernet"),
-        ({"backbone": "resnet18", "neck": "ida", "num_classes": "3"}, "centernet"),
+        ({"backbone": "resnet18", "neck": "ida", "use_dcn": "false", "num_classes": "3"}, "centernet"),
         ({}, "centerface")]
 
 
@@ -469,7 +469,7 @@ def test_channel_blocked_layers_equal_the_plain_ones(mode):
 
 
 @pytest.mark.parametrize("overrides", [{"backbone": "resnet18", "num_classes": "3"},
-                                       {"backbone": "resnet50", "neck": "ida", "num_classes": "3"}],
+                                       {"backbone": "resnet50", "neck": "ida", "use_dcn": "false", "num_classes": "3"}],
                          ids=["r18-dcn", "r50-ida"])
 def test_channel_blocked_resnet_equals_the_plain_one(overrides, monkeypatch):
     """The detector whose ResNet keeps its activations channel-blocked between the kernels against

@@ -6,7 +6,7 @@ import centerdet  # noqa: F401
 
 
 @pytest.mark.parametrize("overrides", [{"model": "centerface"}, {"backbone": "resnet18", "use_dcn": "true"},
-                                       {"backbone": "resnet18", "neck": "ida"}],
+                                       {"backbone": "resnet18", "neck": "ida", "use_dcn": "false"}],
                          ids=["centerface", "centernet_dcn", "centernet_ida"])
 def test_folded_network_equals_the_original(overrides):
     import mindspore as ms

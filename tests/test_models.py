@@ -66,6 +66,19 @@ def test_ida_neck_output_stride_and_skip(mode):
     assert changed.min() >= 9 and changed.max() <= 11
 
 
+@pytest.mark.parametrize("use_dcn", [True, False])
+def test_use_dcn_makes_the_ida_necks_finishing_conv_deformable(mode, use_dcn):
+    from centerdet.models.dcn import ModulatedDeformConv2d
+
+    net = build_model(CenterNetConfig(backbone="resnet18", use_dcn=use_dcn, neck="ida", num_classes=3))
+    assert isinstance(net.neck.fuse[0], ModulatedDeformConv2d) == use_dcn
+    names = {p.name for p in net.get_parameters()}
+    assert ("neck.fuse.0.conv_offset_mask.weight" in names) == use_dcn
+    net.set_train(False)
+    hm = net(Tensor(np.zeros((1, 3, 64, 64), np.float32)))[0]
+    assert hm.shape == (1, 3, 16, 16)
+
+
 @pytest.mark.parametrize("neck", ["deconv", "ida"])
 def test_centernet_outputs_at_stride_4(mode, neck):
     cfg = CenterNetConfig(backbone="resnet18", use_dcn=False, neck=neck, num_classes=3)

@@ -18,6 +18,8 @@ class CenterNetConfig(CommonConfig):
     # ida: skip-connected neck over layer1..4 (CenterFace's topology), neck_width channels.
     neck: str = field("deconv", ("deconv", "upconv", "ida"))
     neck_width: int = 64
+    # Deformable 3×3 convs in the neck: the deconv neck's three stage convs, the ida neck's
+    # finishing conv (upconv has no 3×3 conv to make deformable).
     use_dcn: bool = True
     # With cpu_kernels mindspore: train the DCNs by grid sampling + 1×1 conv instead of the fused
     # op, 14-15 % shorter CPU steps for 16-27 % more peak memory (benchmarks/README.md); inference
@@ -76,7 +78,7 @@ class CenterNetTask(Task):
             return f"{cfg.backbone} + deconv neck (dcn={cfg.use_dcn})"
         if cfg.neck == "upconv":
             return f"{cfg.backbone} + up-conv neck"
-        return f"{cfg.backbone} + ida neck (width {cfg.neck_width})"
+        return f"{cfg.backbone} + ida neck (width {cfg.neck_width}, dcn={cfg.use_dcn})"
 
     def build_backbone_neck(self, cfg):
         from centerdet.models.backbones import resnet
@@ -90,7 +92,8 @@ class CenterNetTask(Task):
             backbone = resnet(cfg.backbone)
             return backbone, UpconvNeck(backbone.out_channels, cfg.deconv_channels)
         backbone = resnet(cfg.backbone, all_levels=True)
-        return backbone, IdaUpNeck(backbone.out_channels, cfg.neck_width)
+        return backbone, IdaUpNeck(backbone.out_channels, cfg.neck_width, use_dcn=cfg.use_dcn,
+                                   dcn_train_sampling=cfg.dcn_train_sampling)
 
     def heads(self, cfg) -> List[HeadSpec]:
         from centerdet.losses import FocalLoss, RegL1Loss

@@ -5,10 +5,14 @@ adds a 1×1 projection of the next shallower backbone level (both BN-ReLU'd befo
 3×3 conv-BN-ReLU finishes at the shallowest level's stride. Unlike CenterNet's plain deconv neck,
 the stride-4 features see the local detail of the shallow levels directly, which is what small
 objects and landmark positions need.
+
+With ``use_dcn`` the finishing 3×3 conv is a modulated deformable one, as the node convs of
+CenterNet's DLA-34-DCN are: the stride-4 features gather from where the content is.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
+from centerdet.models.dcn import ModulatedDeformConv2d
 from centerdet.models.layers import BatchNorm2d, Conv2d, Conv2dTranspose
 
 
@@ -22,7 +26,7 @@ def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
 class IdaUpNeck(nn.Cell):
     """``in_channels``: channels of the backbone levels, shallow to deep (each stride twice the last)."""
 
-    def __init__(self, in_channels, width=64):
+    def __init__(self, in_channels, width=64, use_dcn=False, dcn_train_sampling=False):
         super().__init__()
         in_channels = tuple(in_channels)
         if len(in_channels) < 2:
@@ -36,7 +40,12 @@ class IdaUpNeck(nn.Cell):
             lats.append(_conv_bn_relu(c, width, 1))
         self.ups = nn.CellList(ups)
         self.lats = nn.CellList(lats)
-        self.fuse = _conv_bn_relu(width, width, 3, eps=1e-5, momentum=0.99)
+        if use_dcn:
+            self.fuse = nn.SequentialCell([
+                ModulatedDeformConv2d(width, width, 3, padding=1, train_sampling=dcn_train_sampling),
+                BatchNorm2d(width, eps=1e-5, momentum=0.99, activation="relu")])
+        else:
+            self.fuse = _conv_bn_relu(width, width, 3, eps=1e-5, momentum=0.99)
         self.num_levels = len(in_channels)
         self.out_channels = width
 
