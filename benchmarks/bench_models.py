@@ -1,16 +1,21 @@
-"""Forward latency, train-step time, compile time and peak memory of our networks, each next to the
-same network in plain PyTorch (tests/torch_nets.py), on this CPU.
+"""Forward latency, train-step time, compile time and private memory of our networks, each next to
+its strongest peers on this CPU: the same network in PyTorch (tests/torch_nets.py) run the ways its
+expert users run it, and our own network exported to ONNX (centerdet's writer, DeformConv form) in
+onnxruntime with every graph optimisation.
 
 python benchmarks/bench_models.py [--nets centerface,r18,r18_dcn,r50,r50_dcn] [--sizes 512,800]
-       [--train_res 256] [--train_batch 4] [--rounds 2] [--iters 3] [--threads 2] [--quick]
-       [--ms_kernels onednn|mindspore] [--torch_isa AVX2]
-Every measurement runs in a fresh child process (so peak RSS is that framework's alone), MindSpore
-and PyTorch alternating round by round; the table keeps each side's best round. "Private" is the
-child's peak anonymous memory (RssAnon, polled every 5 ms from this process): its heap and other
-private pages, without the shared-library pages that peak RSS also counts (those are shared between
-processes and dropped under memory pressure; they are most of MindSpore's). Inputs are random;
-MindSpore runs in graph mode (compile time = first call, shown apart), PyTorch eagerly, and by
-default on centerdet's CPU kernels (cpu_kernels onednn, as train.py and eval.py run); --ms_kernels
+       [--peers eager,channels_last,script,compile,onnxruntime] [--train_res 256] [--train_batch 4]
+       [--rounds 2] [--iters 3] [--threads 2] [--quick] [--ms_kernels onednn|mindspore] [--torch_isa AVX2]
+
+PyTorch modes: eager NCHW; channels_last (eager, NHWC memory); frozen TorchScript (channels_last,
+traced, torch.jit.freeze); torch.compile (inductor, channels_last; its compile is the first call).
+"strongest" is the fastest of the must-reach peers (every one but torch.compile, which is shown
+beside it); train rows time the eager modes (same loss and Adam as ours). Every measurement runs in
+a fresh child process, the runners alternating round by round; each keeps its best round.
+"Private" is the child's peak anonymous memory (RssAnon, polled every 5 ms from this process): its
+heap and other private pages, without the shared-library pages that peak RSS also counts (most of
+MindSpore's). Inputs are random; MindSpore runs in graph mode (compile time = first call, shown
+apart) on centerdet's CPU kernels (cpu_kernels onednn, as train.py and eval.py run); --ms_kernels
 mindspore measures MindSpore's own kernels instead.
 """
 import argparse
@@ -27,34 +32,57 @@ NETS = {"centerface": "CenterFace (MobileNetV2, D=64)", "r18": "CenterNet R18", 
         "r50": "CenterNet R50", "r50_dcn": "CenterNet R50 DCN"}
 
 
-def _ms_child(args):
+# name → (column label, framework); PyTorch's modes as its expert users run them on a CPU.
+PEERS = {"eager": ("PyTorch eager NCHW", "torch"), "channels_last": ("PyTorch channels_last", "torch"),
+         "script": ("PyTorch frozen TorchScript", "torch"), "compile": ("torch.compile", "torch"),
+         "onnxruntime": ("onnxruntime", "onnxruntime")}
+MUST_REACH = ("eager", "channels_last", "script", "onnxruntime")
+TRAIN_PEERS = ("eager", "channels_last")
+
+
+def _ms_config(args):
     import centerdet  # noqa: F401  (oneDNN setting before mindspore loads)
+    import mindspore as ms
+
+    from centerdet import cpu_ops
+    from centerdet.config import load_config
+
+    ms.set_device("CPU")
+    cpu_ops.set_enabled(None if args.ms_kernels == "onednn" else False)
+    if args.net == "centerface":
+        return load_config(None, {"model": "centerface"})
+    return load_config(None, {"backbone": "resnet18" if args.net.startswith("r18") else "resnet50",
+                              "use_dcn": str(args.net.endswith("_dcn")).lower()})
+
+
+def _ms_network(args, cfg=None, inference=True):
+    import mindspore as ms
+
+    from centerdet.models import build_model
+    from centerdet.models.fuse import fold_batchnorm
+
+    ms.set_seed(0)
+    net = build_model(cfg or _ms_config(args))
+    if inference:
+        net.set_train(False)
+        fold_batchnorm(net)  # as eval.py / export.py run it
+    return net
+
+
+def _ms_child(args):
     import mindspore as ms
     import numpy as np
     from mindspore import Tensor, nn
 
-    from centerdet import cpu_ops
-    from centerdet.config import load_config
     from centerdet.engine.step import NetWithLoss, TrainStep
     from centerdet.losses import build_loss
-    from centerdet.models import build_model
     from centerdet.runtime import compile_cell
 
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device("CPU")
-    cpu_ops.set_enabled(None if args.ms_kernels == "onednn" else False)
-    if args.net == "centerface":
-        cfg = load_config(None, {"model": "centerface"})
-    else:
-        cfg = load_config(None, {"backbone": "resnet18" if args.net.startswith("r18") else "resnet50",
-                                 "use_dcn": str(args.net.endswith("_dcn")).lower()})
-    net = build_model(cfg)
+    cfg = _ms_config(args)
+    net = _ms_network(args, cfg, inference=args.what == "forward")
     rng = np.random.default_rng(0)
     if args.what == "forward":
-        from centerdet.models.fuse import fold_batchnorm
-
-        net.set_train(False)
-        fold_batchnorm(net)  # as eval.py / export.py run it
         x = Tensor(rng.standard_normal((1, 3, args.res, args.res)).astype(np.float32))
 
         def run():
@@ -81,6 +109,9 @@ def _ms_child(args):
 
 
 def _torch_child(args):
+    """PyTorch in one of the modes its expert users run it: ``eager`` (NCHW), ``channels_last``
+    (eager, NHWC memory), ``script`` (channels_last, traced and frozen TorchScript), ``compile``
+    (channels_last, torch.compile's inductor; its compile is the first call)."""
     import numpy as np
     import torch
 
@@ -94,17 +125,28 @@ def _torch_child(args):
     else:
         net, c = torch_nets.CenterNetResDCN("resnet18" if args.net.startswith("r18") else "resnet50", 80,
                                             use_dcn=args.net.endswith("_dcn")), 80
+    fmt = torch.contiguous_format if args.mode == "eager" else torch.channels_last
+    net = net.to(memory_format=fmt)
     rng = np.random.default_rng(0)
     if args.what == "forward":
         net.eval()
         x = torch.from_numpy(rng.standard_normal((1, 3, args.res, args.res)).astype(np.float32))
+        x = x.contiguous(memory_format=fmt)
+        with torch.no_grad():
+            if args.mode == "script":
+                net = torch.jit.freeze(torch.jit.trace(net, x))
+            elif args.mode == "compile":
+                net = torch.compile(net)
 
         def run():
             with torch.no_grad():
                 [o.numpy() for o in net(x)]
         return run
+    if args.mode not in ("eager", "channels_last"):
+        raise SystemExit(f"train steps run eagerly; mode {args.mode} is for forward rows")
     b, o, m = args.batch, args.res // 4, 128 if c == 80 else 64
     x = torch.from_numpy(rng.standard_normal((b, 3, args.res, args.res)).astype(np.float32))
+    x = x.contiguous(memory_format=fmt)
     hm = torch.from_numpy((rng.random((b, c, o, o)) * 0.5).astype(np.float32))
     ind = torch.from_numpy(rng.integers(0, o * o, (b, m)))
     mask = torch.from_numpy((rng.random((b, m)) > 0.8).astype(np.float32))
@@ -132,8 +174,41 @@ def _torch_child(args):
     return run
 
 
+def _export_child(args):
+    """Our network as the ms child builds it (same seed, BN folded), written by our ONNX writer."""
+    import centerdet  # noqa: F401  (oneDNN setting before mindspore loads)
+    import mindspore as ms
+
+    from centerdet.deploy.onnx_export import build_onnx
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net = _ms_network(args)
+    heads = {name: getattr(net, name)[-1].out_channels for name in net.head_names}
+    with open(args.onnx, "wb") as f:
+        f.write(build_onnx(net, heads).SerializeToString())
+
+
+def _ort_child(args):
+    """onnxruntime as its users run it: every graph optimisation, intra-op threads = --threads."""
+    import numpy as np
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
+    ort.set_default_logger_severity(3)
+    x = np.random.default_rng(0).standard_normal((1, 3, args.res, args.res)).astype(np.float32)
+    state = {}
+
+    def run():
+        state["session"].run(None, {"input": x})
+    run.compile = lambda: state.setdefault(
+        "session", ort.InferenceSession(args.onnx, opts, providers=["CPUExecutionProvider"]))
+    return run
+
+
 def child(args):
-    run = (_ms_child if args.side == "ms" else _torch_child)(args)
+    run = {"ms": _ms_child, "torch": _torch_child, "ort": _ort_child}[args.child](args)
     t = time.perf_counter()
     if hasattr(run, "compile"):
         run.compile()
@@ -149,19 +224,40 @@ def child(args):
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
-def measure(side, net, what, res, batch, iters, threads, torch_isa="default", ms_kernels="onednn"):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    if side == "torch" and torch_isa != "default":
-        env["ONEDNN_MAX_CPU_ISA"] = torch_isa  # PyTorch's bundled oneDNN reads the same cap
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", side, "--net", net, "--what", what, "--res", str(res),
-           "--batch", str(batch), "--iters", str(iters), "--threads", str(threads), "--ms_kernels", ms_kernels]
+def _child_cmd(args, kind, **extra):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--net", args.net_now, "--threads",
+           str(args.threads), "--iters", str(args.iters), "--ms_kernels", args.ms_kernels]
+    for key, value in extra.items():
+        cmd += [f"--{key}", str(value)]
+    return cmd
+
+
+def export_onnx_file(args, net, folder):
+    """Our network of the ms child, exported once per network (height and width stay free)."""
+    path = os.path.join(folder, f"{net}.onnx")
+    if not os.path.exists(path):
+        args.net_now = net
+        done = subprocess.run(_child_cmd(args, "export", onnx=path), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"exporting {net} to ONNX failed:\n{done.stderr[-2000:]}")
+    return path
+
+
+def measure(args, side, what, res, batch, onnx_file=None):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    kind = {"ms": "ms", "onnxruntime": "ort"}.get(side, "torch")
+    if kind == "torch" and args.torch_isa != "default":
+        env["ONEDNN_MAX_CPU_ISA"] = args.torch_isa  # PyTorch's bundled oneDNN reads the same cap
+    extra = {"what": what, "res": res, "batch": batch, "mode": side if kind == "torch" else "eager"}
+    if onnx_file:
+        extra["onnx"] = onnx_file
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(_child_cmd(args, kind, **extra), stdout=out, stderr=err, text=True, env=env)
         anon_kb = _watch_anon(proc)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"{side} {net} {what} {res} failed:\n{err.read()[-2000:]}")
+            raise SystemExit(f"{side} {args.net_now} {what} {res} failed:\n{err.read()[-2000:]}")
         result = json.loads(out.read().strip().splitlines()[-1])
     result["anon_mb"] = anon_kb / 1024.0
     return result
@@ -186,12 +282,18 @@ def _watch_anon(proc, interval=0.005):
     return peak
 
 
+def _cell(result):
+    return "–" if result is None else f"{result['ms']:.1f}"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nets", default="centerface,r18,r18_dcn,r50,r50_dcn")
     p.add_argument("--sizes", default="512,800", help="forward input sides")
     p.add_argument("--train_res", type=int, default=256)
     p.add_argument("--train_batch", type=int, default=4)
+    p.add_argument("--peers", default=",".join(PEERS),
+                   help=f"comma list of {', '.join(PEERS)} (train rows time the eager ones only)")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
@@ -200,45 +302,72 @@ def main():
     p.add_argument("--ms_kernels", choices=("onednn", "mindspore"), default="onednn",
                    help="MindSpore side on centerdet's CPU kernels (default) or on MindSpore's own")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round (smoke test)")
-    p.add_argument("--child", choices=("ms", "torch"), help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=("ms", "torch", "ort", "export"), help=argparse.SUPPRESS)
     p.add_argument("--net", help=argparse.SUPPRESS)
     p.add_argument("--what", help=argparse.SUPPRESS)
     p.add_argument("--res", type=int, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--mode", default="eager", help=argparse.SUPPRESS)
+    p.add_argument("--onnx", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child == "export":
+        return _export_child(args)
     if args.child:
-        args.side = args.child
         return child(args)
+    peers = [name for name in args.peers.split(",") if name]
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        sys.exit(f"error: --peers {','.join(unknown)}: not a peer; choose from {','.join(PEERS)}")
     sys.path.insert(0, HERE)
     from peers import require
 
-    require("torch")
+    if any(PEERS[name][1] == "torch" for name in peers):
+        require("torch")
+    if "onnxruntime" in peers:
+        require("onnxruntime")
+        require("onnx")
     if args.quick:
         args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "64", 64, 2, 1, 1
-    print(f"threads: MindSpore OMP_NUM_THREADS={args.threads}, PyTorch torch.set_num_threads({args.threads}); "
-          f"oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), PyTorch "
-          f"{args.torch_isa}; MindSpore kernels: {args.ms_kernels}; {args.rounds} alternating rounds, "
-          f"median of {args.iters} runs each")
-    jobs = [(what, res, batch) for what, res, batch in
-            [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]]
-    print("| network | measure | MindSpore ms | PyTorch ms | ratio (MS/PT) | MS compile s | MS peak RSS MB | "
-          "PT peak RSS MB | RSS ratio | MS / PT private MB | private ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"threads: {args.threads} for every runner (MindSpore OMP_NUM_THREADS, torch.set_num_threads, onnxruntime "
+          f"intra-op); oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), "
+          f"PyTorch {args.torch_isa}; MindSpore kernels: {args.ms_kernels}; {args.rounds} alternating rounds, "
+          f"median of {args.iters} calls each, each runner's best round")
+    print("strongest = the fastest of " + ", ".join(PEERS[n][0] for n in peers if n in MUST_REACH) +
+          " (the must-reach peers); torch.compile is reported beside it")
+    shown = [n for n in PEERS if n in peers]
+    print("| network | measure | ours ms | " + " | ".join(PEERS[n][0] for n in shown) +
+          " | strongest | ours / strongest | ours / torch.compile | ours compile s | ours / strongest private MB |"
+          " private ratio |")
+    print("|---|---|---|" + "---|" * len(shown) + "---|---|---|---|---|---|")
+    jobs = [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]
+    folder = tempfile.mkdtemp(prefix="bench_models.")
     for net in args.nets.split(","):
+        args.net_now = net
+        onnx_file = export_onnx_file(args, net, folder) if "onnxruntime" in peers else None
         for what, res, batch in jobs:
-            best = {"ms": None, "torch": None}
+            sides = ["ms"] + [n for n in shown if what == "forward" or n in TRAIN_PEERS]
+            best = {}
             for _ in range(args.rounds):
-                for side in ("ms", "torch"):
-                    r = measure(side, net, what, res, batch, args.iters, args.threads, args.torch_isa,
-                                args.ms_kernels)
-                    if best[side] is None or r["ms"] < best[side]["ms"]:
+                for side in sides:
+                    r = measure(args, side, what, res, batch, onnx_file if side == "onnxruntime" else None)
+                    if side not in best or r["ms"] < best[side]["ms"]:
                         best[side] = r
-            m, t = best["ms"], best["torch"]
+            ours = best.pop("ms")
+            strong = min((n for n in best if n in MUST_REACH), key=lambda n: best[n]["ms"], default=None)
             label = f"forward b1 {res}²" if what == "forward" else f"train step b{batch} {res}²"
-            print(f"| {NETS[net]} | {label} | {m['ms']:.1f} | {t['ms']:.1f} | {m['ms'] / t['ms']:.2f} | "
-                  f"{m['first_s'] - m['ms'] / 1000:.1f} | {m['rss_mb']:.0f} | {t['rss_mb']:.0f} | "
-                  f"{m['rss_mb'] / t['rss_mb']:.2f} | {m['anon_mb']:.0f} / {t['anon_mb']:.0f} | "
-                  f"{m['anon_mb'] / t['anon_mb']:.2f} |", flush=True)
+            cells = [NETS[net], label, f"{ours['ms']:.1f}"] + [_cell(best.get(n)) for n in shown]
+            if strong:
+                s = best[strong]
+                cells += [PEERS[strong][0], f"{ours['ms'] / s['ms']:.2f}"]
+            else:
+                cells += ["–", "–"]
+            cells.append(f"{ours['ms'] / best['compile']['ms']:.2f}" if "compile" in best else "–")
+            cells.append(f"{ours['first_s'] - ours['ms'] / 1000:.1f}")
+            if strong:
+                cells += [f"{ours['anon_mb']:.0f} / {s['anon_mb']:.0f}", f"{ours['anon_mb'] / s['anon_mb']:.2f}"]
+            else:
+                cells += ["–", "–"]
+            print("| " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,25 @@ def _bench(name, *args):
 
 
 @pytest.mark.torch
-def test_bench_models_prints_ratios_against_pytorch():
+def test_bench_models_takes_the_strongest_peer():
     pytest.importorskip("torch")
-    out = _bench("bench_models.py", "--quick", "--nets", "centerface")
-    rows = [line for line in out.splitlines() if line.startswith("| CenterFace")]
-    assert len(rows) == 2  # forward and train step
+    pytest.importorskip("onnxruntime")
+    out = _bench("bench_models.py", "--quick", "--nets", "centerface", "--peers", "channels_last,onnxruntime")
+    lines = out.splitlines()
+    header = [c.strip() for c in next(line for line in lines if line.startswith("| network")).strip("|").split("|")]
+    rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines
+            if line.startswith("| CenterFace")]
+    assert [r["measure"] for r in rows] == ["forward b1 64²", "train step b2 64²"]
+    forward, train = rows
+    assert train["onnxruntime"] == "–"  # onnxruntime only infers
     for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        ms_time, pt_time, ratio = float(cells[2]), float(cells[3]), float(cells[4])
+        peers = {name: float(row[name]) for name in ("PyTorch channels_last", "onnxruntime") if row[name] != "–"}
+        strongest = min(peers, key=peers.get)
+        assert row["strongest"] == strongest
         # the times are printed to 0.1 ms, the ratio from the unrounded ones
-        assert ms_time > 0 and pt_time > 0 and abs(ratio - ms_time / pt_time) <= 0.05 * ratio
+        ratio, ours = float(row["ours / strongest"]), float(row["ours ms"])
+        assert ours > 0 and abs(ratio - ours / peers[strongest]) <= 0.05 * ratio
+    assert len({"PyTorch channels_last", "onnxruntime"} & set(header)) == 2 and "PyTorch eager NCHW" not in header
 
 
 def test_bench_post_loop_and_vectorised_widerface_agree():
