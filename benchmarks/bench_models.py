@@ -183,9 +183,8 @@ def _export_child(args):
 
     ms.set_context(mode=ms.GRAPH_MODE)
     net = _ms_network(args)
-    heads = {name: getattr(net, name)[-1].out_channels for name in net.head_names}
     with open(args.onnx, "wb") as f:
-        f.write(build_onnx(net, heads).SerializeToString())
+        f.write(build_onnx(net).SerializeToString())
 
 
 def _ort_child(args):
@@ -224,8 +223,8 @@ def child(args):
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
 
 
-def _child_cmd(args, kind, **extra):
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--net", args.net_now, "--threads",
+def _child_cmd(args, kind, net, **extra):
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, "--net", net, "--threads",
            str(args.threads), "--iters", str(args.iters), "--ms_kernels", args.ms_kernels]
     for key, value in extra.items():
         cmd += [f"--{key}", str(value)]
@@ -236,28 +235,29 @@ def export_onnx_file(args, net, folder):
     """Our network of the ms child, exported once per network (height and width stay free)."""
     path = os.path.join(folder, f"{net}.onnx")
     if not os.path.exists(path):
-        args.net_now = net
-        done = subprocess.run(_child_cmd(args, "export", onnx=path), capture_output=True, text=True)
+        done = subprocess.run(_child_cmd(args, "export", net, onnx=path), capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"exporting {net} to ONNX failed:\n{done.stderr[-2000:]}")
     return path
 
 
-def measure(args, side, what, res, batch, onnx_file=None):
+def measure(args, side, net, what, res, batch, onnx_file=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     kind = {"ms": "ms", "onnxruntime": "ort"}.get(side, "torch")
     if kind == "torch" and args.torch_isa != "default":
         env["ONEDNN_MAX_CPU_ISA"] = args.torch_isa  # PyTorch's bundled oneDNN reads the same cap
-    extra = {"what": what, "res": res, "batch": batch, "mode": side if kind == "torch" else "eager"}
+    extra = {"what": what, "res": res, "batch": batch}
+    if kind == "torch":
+        extra["mode"] = side
     if onnx_file:
         extra["onnx"] = onnx_file
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(_child_cmd(args, kind, **extra), stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(_child_cmd(args, kind, net, **extra), stdout=out, stderr=err, text=True, env=env)
         anon_kb = _watch_anon(proc)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"{side} {args.net_now} {what} {res} failed:\n{err.read()[-2000:]}")
+            raise SystemExit(f"{side} {net} {what} {res} failed:\n{err.read()[-2000:]}")
         result = json.loads(out.read().strip().splitlines()[-1])
     result["anon_mb"] = anon_kb / 1024.0
     return result
@@ -342,14 +342,13 @@ def main():
     jobs = [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]
     folder = tempfile.mkdtemp(prefix="bench_models.")
     for net in args.nets.split(","):
-        args.net_now = net
         onnx_file = export_onnx_file(args, net, folder) if "onnxruntime" in peers else None
         for what, res, batch in jobs:
             sides = ["ms"] + [n for n in shown if what == "forward" or n in TRAIN_PEERS]
             best = {}
             for _ in range(args.rounds):
                 for side in sides:
-                    r = measure(args, side, what, res, batch, onnx_file if side == "onnxruntime" else None)
+                    r = measure(args, side, net, what, res, batch, onnx_file if side == "onnxruntime" else None)
                     if side not in best or r["ms"] < best[side]["ms"]:
                         best[side] = r
             ours = best.pop("ms")

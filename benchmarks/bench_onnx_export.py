@@ -56,7 +56,6 @@ def main():
     net = build_model(cfg)
     net.set_train(False)
     fold_batchnorm(net)
-    heads = {name: getattr(net, name)[-1].out_channels for name in net.head_names}
     x = np.random.default_rng(0).normal(size=(1, 3, args.size, args.size)).astype(np.float32)
     xt = ms.Tensor(x)
     t = time.perf_counter()
@@ -69,7 +68,7 @@ def main():
     ort.set_default_logger_severity(3)
     sessions = {}
     for form in ("deformconv", "decomposed"):
-        model = build_onnx(net, heads, form)
+        model = build_onnx(net, dcn=form)
         sessions[form] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         sessions[form].run(None, {"input": x})
     runners = {"ours": lambda: [o.asnumpy() for o in net(xt)]}

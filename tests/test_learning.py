@@ -46,12 +46,8 @@ def mean_offset_px(ckpt, image_dir):
     net = load_detector(cfg, log=lambda *a: None)
     paths = sorted(image_dir.glob("*.jpg"))[:8]
     x = np.stack([normalize(cv2.imread(str(p)) / np.float32(255), cfg.mean, cfg.std) for p in paths])
-    feats = net.backbone(Tensor(x))
-    neck = net.neck
-    t = neck.top(feats[-1])
-    for i in range(neck.num_levels - 1):
-        t = neck.ups[i](t) + neck.lats[i](feats[neck.num_levels - 2 - i])
-    offsets = neck.fuse[0].conv_offset_mask(t).asnumpy()[:, :18]  # 2 × 3×3 taps; the rest are mask logits
+    merged = net.neck.merge(net.backbone(Tensor(x)))
+    offsets = net.neck.fuse[0].conv_offset_mask(merged).asnumpy()[:, :18]  # 2 × 3×3 taps; the rest are mask logits
     return float(np.abs(offsets).mean())
 
 

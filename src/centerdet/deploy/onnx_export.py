@@ -15,8 +15,10 @@ OPSET = {"deformconv": 19, "decomposed": 16}
 INPUT = "input"
 
 
-def build_onnx(net, head_channels: Dict[str, int], dcn: str = "deformconv", metadata: Optional[Dict[str, str]] = None):
-    """The onnx ModelProto of ``net`` (a CenterDetector in eval mode); checked by onnx.checker."""
+def build_onnx(net, head_channels: Optional[Dict[str, int]] = None, dcn: str = "deformconv",
+               metadata: Optional[Dict[str, str]] = None):
+    """The onnx ModelProto of ``net`` (a CenterDetector in eval mode); checked by onnx.checker.
+    ``head_channels`` (output name → channels) defaults to the network's own heads."""
     try:
         import onnx
         from onnx import TensorProto, helper
@@ -26,6 +28,8 @@ def build_onnx(net, head_channels: Dict[str, int], dcn: str = "deformconv", meta
 
     if dcn not in OPSET:
         raise CenterDetError(f"config key 'onnx_dcn' must be one of {sorted(OPSET)}, got {dcn!r}")
+    if head_channels is None:
+        head_channels = {name: getattr(net, name)[-1].out_channels for name in net.head_names}
     g = OnnxGraph({"dcn": dcn})
     outs = g.emit(net, INPUT)
     # name the outputs after the heads: an Identity each, so a head's own tensor names stay free

@@ -16,11 +16,13 @@ from centerdet.models.dcn import ModulatedDeformConv2d
 from centerdet.models.layers import BatchNorm2d, Conv2d, Conv2dTranspose
 
 
-def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9):
-    return nn.SequentialCell([
-        Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
-                  weight_init=HeNormal(mode="fan_out", nonlinearity="relu")),
-        BatchNorm2d(cout, eps=eps, momentum=momentum, activation="relu")])
+def _conv_bn_relu(cin, cout, k, eps=1e-3, momentum=0.9, deformable=False, dcn_train_sampling=False):
+    if deformable:
+        conv = ModulatedDeformConv2d(cin, cout, k, padding=k // 2, train_sampling=dcn_train_sampling)
+    else:
+        conv = Conv2d(cin, cout, k, pad_mode="pad", padding=k // 2, has_bias=False,
+                      weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+    return nn.SequentialCell([conv, BatchNorm2d(cout, eps=eps, momentum=momentum, activation="relu")])
 
 
 class IdaUpNeck(nn.Cell):
@@ -40,20 +42,20 @@ class IdaUpNeck(nn.Cell):
             lats.append(_conv_bn_relu(c, width, 1))
         self.ups = nn.CellList(ups)
         self.lats = nn.CellList(lats)
-        if use_dcn:
-            self.fuse = nn.SequentialCell([
-                ModulatedDeformConv2d(width, width, 3, padding=1, train_sampling=dcn_train_sampling),
-                BatchNorm2d(width, eps=1e-5, momentum=0.99, activation="relu")])
-        else:
-            self.fuse = _conv_bn_relu(width, width, 3, eps=1e-5, momentum=0.99)
+        self.fuse = _conv_bn_relu(width, width, 3, eps=1e-5, momentum=0.99, deformable=use_dcn,
+                                  dcn_train_sampling=dcn_train_sampling)
         self.num_levels = len(in_channels)
         self.out_channels = width
 
-    def construct(self, feats):
+    def merge(self, feats):
+        """The upsampled sum at the shallowest level's stride, before the finishing conv."""
         t = self.top(feats[-1])
         for i in range(self.num_levels - 1):
             t = self.ups[i](t) + self.lats[i](feats[self.num_levels - 2 - i])
-        return self.fuse(t)
+        return t
+
+    def construct(self, feats):
+        return self.fuse(self.merge(feats))
 
     def to_onnx(self, g, feats):
         t = g.emit(self.top, feats[-1])
