@@ -318,7 +318,11 @@ def test_one_train_step_matches_mindspore_kernels(overrides, model):
     averages = [k for k in want if "moving_" in k]
     assert averages and not np.allclose(want[averages[0]], before[averages[0]])  # they moved
     for name in averages:
-        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+        # to rounding, or within a few times how far MindSpore's own averages move with the nudge:
+        # the few-pixel deep maps of a batch of 2 give variances of 8 values, and summing them in
+        # the channel-blocked order moves those by ~1e-4
+        moved = np.abs(nudged_result[name] - want[name]).max()
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=max(1e-5, 5 * moved), err_msg=name)
 
     def spread(other):
         weights = [k for k in want if k not in averages]
@@ -468,11 +472,13 @@ def test_channel_blocked_layers_equal_the_plain_ones(mode):
                 [p.asnumpy() for p in blocked.get_parameters() if "moving_" in p.name])
 
 
-@pytest.mark.parametrize("overrides", [{"backbone": "resnet18", "num_classes": "3"},
-                                       {"backbone": "resnet50", "neck": "ida", "use_dcn": "false", "num_classes": "3"}],
-                         ids=["r18-dcn", "r50-ida"])
-def test_channel_blocked_resnet_equals_the_plain_one(overrides, monkeypatch):
-    """The detector whose ResNet keeps its activations channel-blocked between the kernels against
+@pytest.mark.parametrize("overrides, model", [({"backbone": "resnet18", "num_classes": "3"}, "centernet"),
+                                             ({"backbone": "resnet50", "neck": "ida", "use_dcn": "false",
+                                               "num_classes": "3"}, "centernet"),
+                                             ({"head_conv": "24"}, "centerface")],
+                         ids=["r18-dcn", "r50-ida", "centerface"])
+def test_channel_blocked_networks_equal_the_plain_ones(overrides, model, monkeypatch):
+    """The detector whose backbone (and ida neck) keep their activations channel-blocked between the kernels against
     the same one in plain NCHW (``CENTERDET_CPU_LAYOUT=plain``): outputs and every gradient in eval
     mode and after BatchNorm folding to float32 rounding; in train mode, where BatchNorm over a
     batch of 2 small maps amplifies rounding (test_networks_match_mindspore_kernels), outputs and
@@ -482,17 +488,21 @@ def test_channel_blocked_resnet_equals_the_plain_one(overrides, monkeypatch):
     if not cpu_ops.channel_block():
         pytest.skip("no channel block on this CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
-    blocked, blocked_folded = _nets(overrides, "centernet", (True, True))
+    blocked, blocked_folded = _nets(overrides, model, (True, True))
     monkeypatch.setenv(cpu_ops.LAYOUT_ENV, "plain")
-    plain, plain_folded = _nets(overrides, "centernet", (True, True))
+    plain, plain_folded = _nets(overrides, model, (True, True))
     monkeypatch.delenv(cpu_ops.LAYOUT_ENV)
+    if model == "centerface" and cpu_ops.channel_block() != 8:
+        pytest.skip("MobileNetV2 is channel-blocked only with 8-channel blocks (its 24 channels)")
     assert blocked.backbone.layout_block and not plain.backbone.layout_block
+    assert model == "centernet" and "ida" not in overrides.values() or blocked.neck.layout_block
     assert sum(getattr(c, "out_block", 0) > 0 for _, c in blocked.cells_and_names()) > 15
     nets = (plain, blocked, plain_folded, blocked_folded)
     for net in nets[1:]:
         for p, q in zip(plain.get_parameters(), net.get_parameters()):
             q.set_data(Tensor(p.asnumpy().copy()))
-    x = Tensor(rng_for("blocked-net", overrides["backbone"]).standard_normal((2, 3, 64, 64)).astype(np.float32))
+    x = Tensor(rng_for("blocked-net", model + overrides.get("backbone", "")).standard_normal((2, 3, 64, 64))
+               .astype(np.float32))
 
     def outputs(net):
         return [o.asnumpy() for o in net(x)]
@@ -523,9 +533,10 @@ def test_status_names_only_the_kernels_a_network_uses_and_its_layout():
     face = build_model(load_config("centerface_mbv2_1xb16-20e_synthetic", {}))
     text = cpu_ops.status(face)
     assert "DCN" not in text and "max pooling" not in text and "BatchNorm and the focal loss" in text
-    assert text.endswith("; plain NCHW activations")   # MobileNetV2 is not channel-blocked
+    block = cpu_ops.channel_block()
+    assert text.endswith(f"; backbone and neck activations channel-blocked (nChw{block}c)" if block == 8 else
+                         "; plain NCHW activations")  # MobileNetV2's 24 channels do not split into 16s
     dcn = build_model(load_config(None, {"backbone": "resnet18"}))
     text = cpu_ops.status(dcn, training=False)
     assert "DCN sampling" in text and "max pooling" in text and "BatchNorm" not in text
-    block = cpu_ops.channel_block()
-    assert text.endswith(f"; ResNet activations channel-blocked (nChw{block}c)" if block else "; plain NCHW activations")
+    assert text.endswith(f"; backbone activations channel-blocked (nChw{block}c)" if block else "; plain NCHW activations")

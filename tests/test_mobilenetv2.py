@@ -103,8 +103,10 @@ def test_taps_have_strides_4_to_32_in_graph_mode(graph, hw):
                                               for c, s in zip(TAP_CHANNELS, TAP_STRIDES)]
 
 
-def test_residual_exactly_where_stride_1_and_channels_match(pynative):
-    # PyNative: each block and its .conv body are called separately (graph mode would compile 34 graphs).
+def test_residual_exactly_where_stride_1_and_channels_match(pynative, monkeypatch):
+    # PyNative: each block and its .conv body are called separately (graph mode would compile 34 graphs),
+    # on plain NCHW maps (inside the network they may be channel-blocked; test_cpu_ops compares the two).
+    monkeypatch.setenv("CENTERDET_CPU_LAYOUT", "plain")
     net = mobilenet_v2()
     net.set_train(False)
     cells = list(net.features)[1:]

@@ -5,11 +5,16 @@
 // (nChw16c and friends), runs the direct JIT kernel and reorders the result back, as PyTorch does.
 //
 // The last input of every convolution kernel is an int64 vector:
-//   [stride_h, stride_w, dilation_h, dilation_w, groups, same, pad_top, pad_bottom, pad_left, pad_right, act]
+//   [stride_h, stride_w, dilation_h, dilation_w, groups, same, pad_top, pad_bottom, pad_left, pad_right, act,
+//    frozen]
 // same = 1 is MindSpore's pad_mode "same" (pads from the shapes); otherwise the pads are given.
 // act (forward only, for inference: nothing differentiates it): 1 applies a ReLU, 2 a ReLU6 to the
 // output inside the convolution (a oneDNN post-op), where a BatchNorm folded into the conv left its
 // activation (models/fuse.py); that saves a pass over every such activation map.
+// frozen (inference networks, models/fuse.py): a non-zero id says this layer's weights no longer
+// change, so their reorder into the kernel's blocked layout is kept (per id, while MindSpore hands
+// the same weight buffer) instead of being redone at every call, as onnxruntime and inductor
+// prepack theirs once.
 // A transposed convolution is the backward-data pass of the convolution it transposes, so the
 // three kernels serve nn.Conv2dTranspose too.
 //
@@ -144,6 +149,23 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool wit
                                                    g.dilates, g.pad_l, g.pad_r, attr);
 }
 
+// With both gradients channel-blocked, the kernel that keeps that layout where oneDNN has one:
+// left to choose ("any"), it takes an NHWC kernel for the neck's 2×2/2 transposed convs, whose two
+// reorders around it cost more than the kernel.
+dnnl::convolution_backward_data::primitive_desc backward_data_pd(const Geometry &g) {
+  if (g.src_block && g.dst_block) {
+    try {
+      return dnnl::convolution_backward_data::primitive_desc(
+          cpu_engine(), dnnl::algorithm::convolution_direct, user(g.src, g.src_block), any(g.weights),
+          user(g.dst, g.dst_block), g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
+    } catch (const dnnl::error &) {
+    }
+  }
+  return dnnl::convolution_backward_data::primitive_desc(
+      cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst), g.strides,
+      g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
+}
+
 template <typename PD>
 Plan *finish(Plan *plan, const PD &pd, const memory::desc &in0, const memory::desc &in1,
              const memory::desc &out) {
@@ -174,9 +196,7 @@ Plan *make_plan(char kind, const Geometry &g) {
     return finish(plan, pd, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
   }
   if (kind == 'd') {
-    auto pd = dnnl::convolution_backward_data::primitive_desc(
-        cpu_engine(), dnnl::algorithm::convolution_direct, any(g.src), any(g.weights), any(g.dst), g.strides,
-        g.dilates, g.pad_l, g.pad_r, forward_pd(g, false), user_scratchpad());
+    auto pd = backward_data_pd(g);
     plan->prim = dnnl::convolution_backward_data(pd);
     plan->user[0] = user(g.dst, g.dst_block), plan->user[1] = plain(g.weights),
     plan->user[2] = user(g.src, g.src_block);
@@ -231,12 +251,56 @@ Plan &plan_for(char kind, const Geometry &g) {
   return *plan_list.front().second;
 }
 
-void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void *bias) {
+// Weights of frozen layers, reordered once: id -> (the buffer they came from, its layout, the copy).
+// Bounded like the plans; a network rebuilt in the same process gets new ids.
+struct Packed {
+  const void *source;
+  memory::desc desc;
+  std::unique_ptr<char[]> data;
+};
+constexpr size_t kMaxPackedBytes = size_t(1) << 30;
+size_t packed_bytes = 0;
+std::list<std::pair<int64_t, Packed>> packed_list;
+std::map<int64_t, decltype(packed_list)::iterator> packed_index;
+
+void *packed_weights(const Plan &plan, int64_t id, void *weights, dnnl::stream &stream) {
+  auto it = packed_index.find(id);
+  if (it != packed_index.end()) {
+    auto &entry = it->second->second;
+    if (entry.source == weights && entry.desc == plan.want[1]) {
+      packed_list.splice(packed_list.begin(), packed_list, it->second);
+      return entry.data.get();
+    }
+    packed_bytes -= entry.desc.get_size();
+    packed_list.erase(it->second);
+    packed_index.erase(it);
+  }
+  const size_t bytes = plan.want[1].get_size();
+  Packed entry{weights, plan.want[1], std::unique_ptr<char[]>(new char[bytes])};
+  memory user(plan.user[1], cpu_engine(), weights), packed(plan.want[1], cpu_engine(), entry.data.get());
+  plan.reorder[1].execute(stream, user, packed);
+  packed_list.emplace_front(id, std::move(entry));
+  packed_index[id] = packed_list.begin();
+  packed_bytes += bytes;
+  while (packed_bytes > kMaxPackedBytes && packed_list.size() > 1) {
+    packed_bytes -= packed_list.back().second.desc.get_size();
+    packed_index.erase(packed_list.back().first);
+    packed_list.pop_back();
+  }
+  return packed_list.front().second.data.get();
+}
+
+// frozen: see the params vector above; only ever set where in1 is the weights (forward, backward-data).
+void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void *bias, int64_t frozen = 0) {
   auto &eng = cpu_engine();
   dnnl::stream stream(eng);
   void *user_ptr[3] = {in0, in1, out};
   memory mem[3];
   for (int i = 0; i < 3; ++i) {
+    if (i == 1 && frozen && plan.needs_reorder[1]) {
+      mem[1] = memory(plan.want[1], eng, packed_weights(plan, frozen, in1, stream));
+      continue;
+    }
     mem[i] = plan.needs_reorder[i] ? memory(plan.want[i], eng, call.scratch().get(i, plan.want[i].get_size()))
                                    : memory(plan.user[i], eng, user_ptr[i]);
     if (i < 2 && plan.needs_reorder[i]) {
@@ -269,7 +333,8 @@ int conv(const char *name, char kind, int64_t **shapes, int *ndims, int src, int
     Geometry g = geometry(shapes[src], ndims[src], shapes[w], shapes[dst], ndims[dst], p);
     g.bias = bias != nullptr;
     if (kind == 'f') g.act = static_cast<int>(p[10]);
-    execute(call, plan_for(kind, g), in0, in1, out, bias);
+    const int64_t frozen = kind != 'w' && shapes[param_index][0] > 11 ? p[11] : 0;
+    execute(call, plan_for(kind, g), in0, in1, out, bias, frozen);
   });
 }
 

@@ -55,7 +55,7 @@ def available():
 
 def status(net=None, training: bool = True) -> str:
     """One line: which kernels run and why; given the network, only the kernels it uses and the
-    layout of its activations (channel-blocked ResNet or plain NCHW)."""
+    layout of its activations (channel-blocked backbone and neck, or plain NCHW)."""
     if not available():
         return f"MindSpore's CPU kernels (centerdet's oneDNN kernels {_state['error']})"
     if not enabled():
@@ -67,14 +67,13 @@ def status(net=None, training: bool = True) -> str:
     names = {type(c).__name__ for c in cells}
     own = (["BatchNorm"] if training else []) + (["the focal loss"] if training else []) + (
         ["DCN sampling"] if "ModulatedDeformConv2d" in names else [])
-    blocks = {getattr(c, "layout_block", None) for c in cells} - {None}
-    if not blocks:
-        layout = "plain NCHW activations"
-    elif blocks == {0}:
+    blocked = [part for part in ("backbone", "neck") if getattr(getattr(net, part, None), "layout_block", 0)]
+    if blocked:
+        block = max(getattr(net, part).layout_block for part in blocked)
+        layout = f"{' and '.join(blocked)} activations channel-blocked (nChw{block}c)"
+    else:
         layout = "plain NCHW activations" + (f" ({LAYOUT_ENV}=plain)" if os.environ.get(LAYOUT_ENV, "").lower()
                                              == "plain" else "")
-    else:
-        layout = f"ResNet activations channel-blocked (nChw{max(blocks)}c)"
     pools = " and max pooling" if "MaxPool2d" in names else ""
     text = f"centerdet oneDNN {onednn_version()} kernels for convolutions{pools}"
     if own:
@@ -117,6 +116,13 @@ def channel_block():
     return int(_load().ConvChannelBlock())
 
 
+def layout_block_for(channels) -> int:
+    """channel_block() if every count in ``channels`` splits into such blocks, else 0 (plain):
+    the layout a network whose activations have these channel counts keeps between the kernels."""
+    block = channel_block()
+    return block if block and all(int(c) % block == 0 for c in channels) else 0
+
+
 def onednn_version():
     return _load().CenterdetOneDnnVersion().decode() if available() else None
 
@@ -145,17 +151,26 @@ def _custom(func, out_shape, out_dtype=None, bprop=None):
 ACTIVATIONS = {None: 0, "relu": 1, "relu6": 2}
 
 
-def conv_params(stride, dilation, groups, pad_mode, padding, activation=None):
+_frozen_ids = itertools.count(1)
+
+
+def frozen_id() -> int:
+    """A fresh id for conv_params' ``frozen``: one per layer whose weights stop changing."""
+    return next(_frozen_ids)
+
+
+def conv_params(stride, dilation, groups, pad_mode, padding, activation=None, frozen=0):
     """The int64 vector the convolution kernels read (see dependency/cpu_ops/conv.cc); an
     ``activation`` ("relu", "relu6") is applied to a forward convolution's output, for inference
-    only (the kernels' gradients do not know it)."""
+    only (the kernels' gradients do not know it). ``frozen`` (a frozen_id()) says the weights no
+    longer change, so the kernel keeps them reordered into its layout between calls."""
     from mindspore import Tensor
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
     if pad_mode != "pad":
         pads = (0, 0, 0, 0)
     values = [stride[0], stride[1], dilation[0], dilation[1], groups, int(pad_mode == "same"), *pads,
-              ACTIVATIONS[activation]]
+              ACTIVATIONS[activation], frozen]
     return Tensor(np.array(values, np.int64))
 
 
@@ -208,10 +223,16 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
     return _custom("ConvForward", out_shape, bprop=bprop)
 
 
-def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape):
+def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape,
+                        block=0):
     """(x, w, params) -> conv_transpose(x, w) as nn.Conv2dTranspose computes it (weight (in, out, kh, kw)),
-    differentiable in x and w: it is the backward-data pass of the convolution from the output back."""
+    differentiable in x and w: it is the backward-data pass of the convolution from the output back.
+    With ``block``, x and the output are both channel-blocked by that many channels."""
     from mindspore import ops
+
+    for channels in (in_channels, out_channels) if block else ():
+        if channels % block:
+            raise ValueError(f"{channels} channels do not split into blocks of {block}")
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
     if pad_mode != "pad":
@@ -226,15 +247,18 @@ def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation
             return n * s + max(span - s, 0)
         return n * s - pad + span - s
 
+    def shaped(n, channels, h, w):
+        return (n, channels // block, h, w, block) if block else (n, channels, h, w)
+
     def out_shape(x, w, p):
-        return (x[0], out_channels, length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1]),
-                length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3]))
+        return shaped(x[0], out_channels, length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1]),
+                      length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3]))
 
     def back_shape(g, w, p):
         same = pad_mode == "same"
-        return (g[0], in_channels,
-                _conv_length(g[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same),
-                _conv_length(g[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same))
+        return shaped(g[0], in_channels,
+                      _conv_length(g[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same),
+                      _conv_length(g[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same))
 
     grad_input = _custom("ConvForward", back_shape)
     grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)

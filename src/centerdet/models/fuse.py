@@ -11,7 +11,7 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn
 
 from centerdet.models.dcn import ModulatedDeformConv2d
-from centerdet.models.layers import Conv2d
+from centerdet.models.layers import Conv2d, Conv2dTranspose
 
 CONVS = (nn.Conv2d, nn.Conv2dTranspose, ModulatedDeformConv2d)
 # Attribute pairs of cells that call bn(conv(x)) by name (ResNet's stem and blocks).
@@ -51,7 +51,8 @@ def fold_batchnorm(net):
     """Fold in place every BatchNorm2d that directly follows a conv (and move the activations that
     follow a biased conv into its kernel where it can); returns how many BatchNorms were folded.
     Call after loading weights and before the first (graph-compiling) call, with the net in eval
-    mode; the result is for inference only."""
+    mode; the result is for inference only, and its weights are frozen (Conv2d.freeze_weights):
+    load a checkpoint into a fresh network, not into a folded one."""
     folded = 0
     for name, cell in list(net.cells_and_names()):
         if isinstance(cell, nn.SequentialCell):
@@ -71,6 +72,9 @@ def fold_batchnorm(net):
                 _fold(conv, bn, f"{name}.{conv_attr}")
                 setattr(cell, bn_attr, _replacement(conv, bn))
                 folded += 1
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, (Conv2d, Conv2dTranspose)):
+            cell.freeze_weights()
     return folded
 
 

@@ -19,6 +19,7 @@ class Conv2d(nn.Conv2d):
         self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
         self.out_block = out_block if self.onednn else 0
         self.fused_activation = None  # applied inside the kernel (fuse_activation)
+        self.frozen = 0  # freeze_weights
         if out_block and not self.onednn:
             raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
         if self.onednn:
@@ -27,8 +28,18 @@ class Conv2d(nn.Conv2d):
             self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=out_block)
             # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
             self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=out_block)
-            self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
-                                                     self.padding)
+            self._set_params()
+
+    def _set_params(self):
+        self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
+                                                 self.padding, self.fused_activation, self.frozen)
+
+    def freeze_weights(self):
+        """Inference only: the weights will not change any more, so the kernel reorders them into
+        its layout once instead of at every call (a no-op on MindSpore's kernels)."""
+        if self.onednn:
+            self.frozen = cpu_ops.frozen_id()
+            self._set_params()
 
     def _plain_pointwise(self):
         # conv.cc runs these on NCHW through GEMM, where a post-op made CenterFace's forward at
@@ -44,9 +55,8 @@ class Conv2d(nn.Conv2d):
         in), or a 1×1 stride-1 conv (run as a plain GEMM, where the post-op is slow)."""
         if not (self.onednn and self.has_bias) or self._plain_pointwise():
             return False
-        self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
-                                                 self.padding, activation)
         self.fused_activation = activation
+        self._set_params()
         return True
 
     def construct(self, x):
@@ -61,20 +71,36 @@ class Conv2d(nn.Conv2d):
 
 
 class Conv2dTranspose(nn.Conv2dTranspose):
-    def __init__(self, *args, **kwargs):
+    """nn.Conv2dTranspose; on centerdet's kernels ``block`` > 0 makes its input and output
+    channel-blocked (cpu_ops.channel_block)."""
+
+    def __init__(self, *args, block=0, **kwargs):
         super().__init__(*args, **kwargs)
         self.onednn = cpu_ops.enabled() and self.output_padding == 0
+        self.out_block = block if self.onednn else 0
+        if block and not self.onednn:
+            raise ValueError("a channel-blocked transposed conv needs centerdet's CPU kernels")
         if self.onednn:
             self.onednn_conv = cpu_ops.conv_transpose2d_op(self.in_channels, self.out_channels, self.kernel_size,
                                                            self.stride, self.dilation, self.pad_mode, self.padding,
-                                                           self.weight.shape)
-            self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
-                                                     self.padding)
+                                                           self.weight.shape, block)
+            self._set_params(0)
+
+    def _set_params(self, frozen):
+        self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
+                                                 self.padding, frozen=frozen)
+
+    def freeze_weights(self):
+        """As Conv2d.freeze_weights."""
+        if self.onednn:
+            self._set_params(cpu_ops.frozen_id())
 
     def construct(self, x):
         if not self.onednn:
             return super().construct(x)
         out = self.onednn_conv(x, self.weight, self.onednn_params)
+        if self.has_bias and self.out_block:  # a BatchNorm folded in (models/fuse.py); bias_add knows only NCHW
+            return out + self.bias.reshape(1, -1, 1, 1, self.out_block)
         if self.has_bias:
             out = self.bias_add(out, self.bias)
         return out

@@ -212,7 +212,7 @@ class CenterFaceTask(Task):
         from centerdet.models.backbones import mobilenet_v2
         from centerdet.models.necks import IdaUpNeck
 
-        backbone = mobilenet_v2(cfg.backbone_act)
+        backbone = mobilenet_v2(cfg.backbone_act, blocked_taps=True)
         return backbone, IdaUpNeck(backbone.level_channels, cfg.head_conv)
 
     def heads(self, cfg) -> List[HeadSpec]:

@@ -1,11 +1,17 @@
 """MobileNetV2 (width 1.0) with torchvision's attribute names, so that a torchvision ``state_dict``
 maps onto it by renaming BN suffixes only. The 320→1280 conv (features.18), pooling and classifier
 are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 and 32.
+
+On centerdet's CPU kernels the activations stay channel-blocked (cpu_ops.layout_block_for) from the
+stem's output on, as ResNet's do: every depthwise conv then runs on oneDNN's direct kernel without
+reordering its input and output, and the 1×1 convs apply their ReLU6 inside the kernel at inference.
+The taps come out plain NCHW unless ``blocked_taps`` (for a neck that reads blocked maps).
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
 
-from centerdet.models.layers import BatchNorm2d, Conv2d
+from centerdet import cpu_ops
+from centerdet.models.layers import BatchNorm2d, Conv2d, to_plain
 
 # (expand ratio t, output channels c, repeats n, first stride s), as in the paper and torchvision.
 SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -14,10 +20,10 @@ SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
 TAPS = (3, 6, 13, 17)
 
 
-def conv(cin, cout, k, stride=1, group=1):
+def conv(cin, cout, k, stride=1, group=1, block=0):
     # torchvision initialises every conv, depthwise included, with kaiming_normal_(mode="fan_out").
     return Conv2d(cin, cout, k, stride=stride, pad_mode="pad", padding=k // 2, group=group,
-                     has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"))
+                  has_bias=False, weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), out_block=block)
 
 
 def bn(c, act=None):
@@ -28,23 +34,23 @@ def bn(c, act=None):
 ACTIVATIONS = ("relu6", "relu")
 
 
-def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6"):
+def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6", block=0):
     # A SequentialCell (not a named Cell) so the keys come out as <i>.0.weight / <i>.1.gamma; the
     # activation runs inside the BatchNorm cell (one kernel in training on CPU).
     if act not in ACTIVATIONS:
         raise ValueError(f"MobileNetV2 activation must be one of {ACTIVATIONS}, got {act!r}")
-    return nn.SequentialCell([conv(cin, cout, k, stride, group), bn(cout, act)])
+    return nn.SequentialCell([conv(cin, cout, k, stride, group, block), bn(cout, act)])
 
 
 class InvertedResidual(nn.Cell):
-    def __init__(self, cin, cout, stride, expand_ratio, act="relu6"):
+    def __init__(self, cin, cout, stride, expand_ratio, act="relu6", block=0):
         super().__init__()
         hidden = cin * expand_ratio
         # A Python bool fixed at build time: graph mode folds the branch away per block.
         self.use_res = stride == 1 and cin == cout
-        layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act)]
-        layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act),
-                   conv(hidden, cout, 1),  # linear bottleneck: no activation after the projection
+        layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act, block=block)]
+        layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act, block=block),
+                   conv(hidden, cout, 1, block=block),  # linear bottleneck: no activation after the projection
                    bn(cout)]
         self.conv = nn.SequentialCell(layers)
 
@@ -62,15 +68,17 @@ class MobileNetV2(nn.Cell):
     level_channels = (24, 32, 96, 320)
     out_channels = 320
 
-    def __init__(self, act="relu6"):
+    def __init__(self, act="relu6", blocked_taps=False):
         """``act``: "relu6" as torchvision (and its ImageNet weights); "relu" as the CenterFace
         authors' released model."""
         super().__init__()
-        layers = [conv_bn_act(3, 32, 3, 2, act=act)]
+        self.layout_block = cpu_ops.layout_block_for([32] + [c * f for _, c, _, _ in SETTINGS for f in (1, 6)])
+        self.blocked_taps = blocked_taps and self.layout_block > 0
+        layers = [conv_bn_act(3, 32, 3, 2, act=act, block=self.layout_block)]
         cin = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, act))
+                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t, act, self.layout_block))
                 cin = c
         self.features = nn.SequentialCell(layers)
 
@@ -82,7 +90,7 @@ class MobileNetV2(nn.Cell):
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in TAPS:
-                outs += (x,)
+                outs += (to_plain(x) if self.layout_block and not self.blocked_taps else x,)
         return outs
 
     def to_onnx(self, g, x):
@@ -94,5 +102,5 @@ class MobileNetV2(nn.Cell):
         return tuple(outs)
 
 
-def mobilenet_v2(act="relu6"):
-    return MobileNetV2(act)
+def mobilenet_v2(act="relu6", blocked_taps=False):
+    return MobileNetV2(act, blocked_taps)
