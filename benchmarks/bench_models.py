@@ -11,7 +11,9 @@ PyTorch modes: eager NCHW; channels_last (eager, NHWC memory); frozen TorchScrip
 traced, torch.jit.freeze); torch.compile (inductor, channels_last; its compile is the first call).
 "strongest" is the fastest of the must-reach peers (every one but torch.compile, which is shown
 beside it); train rows time the eager modes (same loss and Adam as ours). Every measurement runs in
-a fresh child process, the runners alternating round by round; each keeps its best round.
+a fresh child process, the runners alternating round by round; the times are each runner's best
+round, the ratios the median over rounds of ours against the peer's time in the same round (this
+machine's speed drifts by tens of per cent between minutes).
 "Private" is the child's peak anonymous memory (RssAnon, polled every 5 ms from this process): its
 heap and other private pages, without the shared-library pages that peak RSS also counts (most of
 MindSpore's). Inputs are random; MindSpore runs in graph mode (compile time = first call, shown
@@ -22,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -331,7 +334,8 @@ def main():
     print(f"threads: {args.threads} for every runner (MindSpore OMP_NUM_THREADS, torch.set_num_threads, onnxruntime "
           f"intra-op); oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), "
           f"PyTorch {args.torch_isa}; MindSpore kernels: {args.ms_kernels}; {args.rounds} alternating rounds, "
-          f"median of {args.iters} calls each, each runner's best round")
+          f"median of {args.iters} calls each; times: each runner's best round; ratios: median over rounds of the "
+          "ratio within a round")
     print("strongest = the fastest of " + ", ".join(PEERS[n][0] for n in peers if n in MUST_REACH) +
           " (the must-reach peers); torch.compile is reported beside it")
     shown = [n for n in PEERS if n in peers]
@@ -345,22 +349,25 @@ def main():
         onnx_file = export_onnx_file(args, net, folder) if "onnxruntime" in peers else None
         for what, res, batch in jobs:
             sides = ["ms"] + [n for n in shown if what == "forward" or n in TRAIN_PEERS]
-            best = {}
+            runs = {side: [] for side in sides}
             for _ in range(args.rounds):
                 for side in sides:
-                    r = measure(args, side, net, what, res, batch, onnx_file if side == "onnxruntime" else None)
-                    if side not in best or r["ms"] < best[side]["ms"]:
-                        best[side] = r
+                    runs[side].append(measure(args, side, net, what, res, batch,
+                                              onnx_file if side == "onnxruntime" else None))
+            best = {side: min(results, key=lambda r: r["ms"]) for side, results in runs.items()}
+
+            def ratio(peer):  # the machine's speed drifts between rounds: compare within each round
+                return statistics.median(a["ms"] / b["ms"] for a, b in zip(runs["ms"], runs[peer]))
             ours = best.pop("ms")
             strong = min((n for n in best if n in MUST_REACH), key=lambda n: best[n]["ms"], default=None)
             label = f"forward b1 {res}²" if what == "forward" else f"train step b{batch} {res}²"
             cells = [NETS[net], label, f"{ours['ms']:.1f}"] + [_cell(best.get(n)) for n in shown]
             if strong:
                 s = best[strong]
-                cells += [PEERS[strong][0], f"{ours['ms'] / s['ms']:.2f}"]
+                cells += [PEERS[strong][0], f"{ratio(strong):.2f}"]
             else:
                 cells += ["–", "–"]
-            cells.append(f"{ours['ms'] / best['compile']['ms']:.2f}" if "compile" in best else "–")
+            cells.append(f"{ratio('compile'):.2f}" if "compile" in best else "–")
             cells.append(f"{ours['first_s'] - ours['ms'] / 1000:.1f}")
             if strong:
                 cells += [f"{ours['anon_mb']:.0f} / {s['anon_mb']:.0f}", f"{ours['anon_mb'] / s['anon_mb']:.2f}"]

@@ -403,3 +403,10 @@ extern "C" __attribute__((visibility("default"))) const char *ConvImplementation
   });
   return out.c_str();
 }
+
+// How many frozen layers' weights are held reordered (tests: a folded network packs each once).
+extern "C" __attribute__((visibility("default"))) int ConvPackedWeights() {
+  int n = 0;
+  centerdet::guarded("ConvPackedWeights", [&](centerdet::Call &) { n = static_cast<int>(centerdet::packed_list.size()); });
+  return n;
+}

@@ -135,6 +135,11 @@ def conv_implementations():
     return dict(line.rsplit(" ", 1) for line in text.splitlines() if line)
 
 
+def packed_weights() -> int:
+    """How many frozen layers' weights the convolution kernels hold reordered (conv_params' frozen)."""
+    return int(_load().ConvPackedWeights()) if available() else 0
+
+
 def _custom(func, out_shape, out_dtype=None, bprop=None):
     from mindspore import ops
 
