@@ -10,25 +10,11 @@ from mindspore import nn, ops
 from centerdet import cpu_ops
 
 
-class Conv2d(nn.Conv2d):
-    """nn.Conv2d; on centerdet's kernels its input may be channel-blocked (5-D) and ``out_block``
-    channels per block makes its output so (cpu_ops.channel_block; 0: plain NCHW)."""
+class _FrozenWeights:
+    """The kernel parameter vector of a oneDNN conv layer, and freezing its weights for inference."""
 
-    def __init__(self, *args, out_block=0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
-        self.out_block = out_block if self.onednn else 0
-        self.fused_activation = None  # applied inside the kernel (fuse_activation)
-        self.frozen = 0  # freeze_weights
-        if out_block and not self.onednn:
-            raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
-        if self.onednn:
-            geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
-                        self.weight.shape)
-            self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=out_block)
-            # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
-            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=out_block)
-            self._set_params()
+    fused_activation = None  # applied inside the kernel (Conv2d.fuse_activation)
+    frozen = 0  # a cpu_ops.frozen_id() once freeze_weights ran
 
     def _set_params(self):
         self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
@@ -39,6 +25,25 @@ class Conv2d(nn.Conv2d):
         its layout once instead of at every call (a no-op on MindSpore's kernels)."""
         if self.onednn:
             self.frozen = cpu_ops.frozen_id()
+            self._set_params()
+
+
+class Conv2d(_FrozenWeights, nn.Conv2d):
+    """nn.Conv2d; on centerdet's kernels its input may be channel-blocked (5-D) and ``out_block``
+    channels per block makes its output so (cpu_ops.channel_block; 0: plain NCHW)."""
+
+    def __init__(self, *args, out_block=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.onednn = cpu_ops.enabled() and self.data_format == "NCHW"
+        self.out_block = out_block if self.onednn else 0
+        if out_block and not self.onednn:
+            raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
+        if self.onednn:
+            geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
+                        self.weight.shape)
+            self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=out_block)
+            # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
+            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=out_block)
             self._set_params()
 
     def _plain_pointwise(self):
@@ -70,7 +75,7 @@ class Conv2d(nn.Conv2d):
         return out
 
 
-class Conv2dTranspose(nn.Conv2dTranspose):
+class Conv2dTranspose(_FrozenWeights, nn.Conv2dTranspose):
     """nn.Conv2dTranspose; on centerdet's kernels ``block`` > 0 makes its input and output
     channel-blocked (cpu_ops.channel_block)."""
 
@@ -84,16 +89,7 @@ class Conv2dTranspose(nn.Conv2dTranspose):
             self.onednn_conv = cpu_ops.conv_transpose2d_op(self.in_channels, self.out_channels, self.kernel_size,
                                                            self.stride, self.dilation, self.pad_mode, self.padding,
                                                            self.weight.shape, block)
-            self._set_params(0)
-
-    def _set_params(self, frozen):
-        self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
-                                                 self.padding, frozen=frozen)
-
-    def freeze_weights(self):
-        """As Conv2d.freeze_weights."""
-        if self.onednn:
-            self._set_params(cpu_ops.frozen_id())
+            self._set_params()
 
     def construct(self, x):
         if not self.onednn:
