@@ -6,8 +6,12 @@ import sys
 
 import pytest
 
-import centerdet  # noqa: F401  (the oneDNN fix must precede any mindspore import in tests)
-import mindspore as ms
+# Tests (and the commands they start) compile every graph: none of them reads or fills the user's
+# graph cache; tests/test_graph_cache.py gives its runs a cache folder of their own.
+os.environ["CENTERDET_COMPILE_CACHE"] = "off"
+
+import centerdet  # noqa: E402,F401  (the oneDNN fix must precede any mindspore import in tests)
+import mindspore as ms  # noqa: E402
 
 # Once, before any kernel runs: MindSpore refuses set_device after its runtime starts, so a test that
 # runs a network in-process would otherwise break the fixtures of whichever tests come after it.

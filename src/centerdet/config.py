@@ -52,6 +52,9 @@ class CommonConfig:
     # CPU convolutions and max pooling: "onednn" runs centerdet's kernels (dependency/cpu_ops, oneDNN
     # blocked layouts, AVX-512 where the CPU has it), "mindspore" MindSpore's own. GPU/Ascend: unused.
     cpu_kernels: str = field("onednn", ("onednn", "mindspore"))
+    # where inference graphs are kept between runs (centerdet.graph_cache): "auto" is
+    # $CENTERDET_COMPILE_CACHE, else ~/.cache/centerdet/graphs; "off" compiles every run
+    compile_cache: str = "auto"
     seed: int = 1
     # Paths (README "Paths"): relative ones are relative to the working directory, except the
     # annotation and image keys below, which are relative to data_dir. Empty output paths name a

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from centerdet import graph_cache
 from centerdet.cli import BOOL_WORDS, parse_overrides
 from centerdet.errors import CenterDetError, cli_main
 from centerdet.media import CODECS, IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
@@ -261,7 +262,7 @@ def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, in
         raise CenterDetError(f"--out {opts.out} is a file: give a folder to write the results in")
     refuse_overwrite(opts.out, "--out", cfg.overwrite)
     ensure_writable_dir(opts.out, "--out")
-    detector = Detector(cfg, opts, log)
+    detector, loaded_before = Detector(cfg, opts, log), graph_cache.stats["loaded"]
     size = "original" if opts.longest is None else f"longest side {opts.longest}"
     log(f"detect: {len(files)} inputs -> {opts.out} (test size {size}, canvases in steps of {opts.bucket} px"
         f"{', faces hidden by ' + opts.hide if opts.hide else ''})")
@@ -294,8 +295,10 @@ def detect(inputs: Sequence[str], cfg, opts: Options, log=print) -> Dict[str, in
     except CenterDetError as exc:
         log(f"skip: {exc}")
     counts["graphs"] = detector.predictor.graphs
+    loaded = graph_cache.stats["loaded"] - loaded_before
+    loaded = f" ({loaded} from the graph cache)" if loaded else ""
     log(f"detect: {counts['images']} images and {counts['videos']} videos ({counts['frames']} frames) done, "
-        f"{counts['skipped']} inputs skipped, {counts['graphs']} input shapes compiled; results in {opts.out}")
+        f"{counts['skipped']} inputs skipped, {counts['graphs']} input shapes compiled{loaded}; results in {opts.out}")
     if counts["images"] + counts["videos"] == 0:
         raise CenterDetError(f"no input could be read ({counts['skipped']} skipped, named above)")
     return counts

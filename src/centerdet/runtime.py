@@ -75,13 +75,13 @@ def backend_available(target: str) -> bool:
         return bool(ms.hal.is_available(target))
 
 
-def init_device(device_target="CPU", device_id=0, mode="graph", cpu_kernels="onednn"):
+def init_device(device_target="CPU", device_id=0, mode="graph", cpu_kernels="onednn", compile_cache="auto"):
     """Select the MindSpore backend. ``mode`` is 'graph' or 'pynative'; ``cpu_kernels`` 'onednn'
-    (centerdet's kernels where available, CPU only) or 'mindspore' (MindSpore's own)."""
+    (centerdet's kernels where available, CPU only) or 'mindspore' (MindSpore's own);
+    ``compile_cache`` the graph cache's folder, "auto" or "off" (graph_cache.configure)."""
     import mindspore as ms
 
-    from centerdet import cpu_ops
-
+    from centerdet import cpu_ops, graph_cache
     from centerdet.errors import CenterDetError
 
     target = device_target or "CPU"
@@ -98,6 +98,7 @@ def init_device(device_target="CPU", device_id=0, mode="graph", cpu_kernels="one
     else:
         ms.set_device(target, int(device_id))
     cpu_ops.set_enabled(None if cpu_kernels == "onednn" else False)
+    graph_cache.configure(compile_cache)
     return target
 
 
@@ -121,12 +122,17 @@ def release_free_memory():
     return True
 
 
-def compile_cell(cell, *inputs):
+def compile_cell(cell, *inputs, cached: bool = False):
     """Compile ``cell``'s graph for these inputs (later calls with the same shapes reuse it) and
     return the compiler's garbage to the OS before the first run allocates its buffers. Graph
-    mode only; in PyNative there is nothing to compile."""
+    mode only; in PyNative there is nothing to compile. ``cached``: through graph_cache."""
     import mindspore as ms
 
+    from centerdet import graph_cache
+
     if ms.get_context("mode") == ms.GRAPH_MODE:
-        cell.compile(*inputs)
+        if cached:
+            graph_cache.compile_cached(lambda: cell.compile(*inputs), cell, inputs)
+        else:
+            cell.compile(*inputs)
         release_free_memory()

@@ -283,7 +283,7 @@ def build_run(cfg, log=print) -> Run:
     if cfg.enable_data_sink and cfg.device_target == "CPU":
         raise CenterDetError("config key 'enable_data_sink' is true but MindSpore's data sink runs on Ascend and "
                              "GPU only (this run: CPU); set --enable_data_sink false")
-    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels, cfg.compile_cache)
     ms.set_seed(cfg.seed)
     rank, group = init_distributed(cfg)
     ensure_writable_dir(cfg.save_checkpoint_path, "save_checkpoint_path")

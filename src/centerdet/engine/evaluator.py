@@ -48,7 +48,7 @@ def load_detector(cfg, log=print, log_kernels: bool = True):
 
     if not cfg.load_checkpoint_path:
         raise CenterDetError("config key 'load_checkpoint_path' is empty: give the checkpoint to evaluate")
-    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels)
+    init_device(cfg.device_target, cfg.device_id, cfg.mode, cfg.cpu_kernels, cfg.compile_cache)
     params = read_checkpoint(cfg.load_checkpoint_path, log=log)
     stored = stored_config(cfg.load_checkpoint_path, params)
     changed = differences(stored, cfg) if stored else []
