@@ -70,7 +70,9 @@ def status(net=None, training: bool = True) -> str:
     blocked = [part for part in ("backbone", "neck") if getattr(getattr(net, part, None), "layout_block", 0)]
     if blocked:
         block = max(getattr(net, part).layout_block for part in blocked)
-        layout = f"{' and '.join(blocked)} activations channel-blocked (nChw{block}c)"
+        plain = getattr(getattr(net, "backbone", None), "plain_channels", ()) if "backbone" in blocked else ()
+        plain = f"; the backbone's {'/'.join(map(str, plain))}-channel maps plain" if plain else ""
+        layout = f"{' and '.join(blocked)} activations channel-blocked (nChw{block}c{plain})"
     else:
         layout = "plain NCHW activations" + (f" ({LAYOUT_ENV}=plain)" if os.environ.get(LAYOUT_ENV, "").lower()
                                              == "plain" else "")

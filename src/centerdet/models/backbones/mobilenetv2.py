@@ -2,10 +2,12 @@
 maps onto it by renaming BN suffixes only. The 320→1280 conv (features.18), pooling and classifier
 are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 and 32.
 
-On centerdet's CPU kernels the activations stay channel-blocked (cpu_ops.layout_block_for) from the
-stem's output on, as ResNet's do: every depthwise conv then runs on oneDNN's direct kernel without
-reordering its input and output, and the 1×1 convs apply their ReLU6 inside the kernel at inference.
-The taps come out plain NCHW unless ``blocked_taps`` (for a neck that reads blocked maps).
+On centerdet's CPU kernels the activations stay channel-blocked (cpu_ops.channel_block) from the
+stem's output on, as ResNet's do, wherever a map's channels split into blocks (with AVX-512's
+16-channel blocks the 24-channel stage's maps stay plain, the convs around them read and write
+both layouts): every depthwise conv then runs on oneDNN's direct kernel without reordering its
+input and output, and the 1×1 convs apply their ReLU6 inside the kernel at inference. The taps come
+out plain NCHW unless ``blocked_taps`` (for a neck that reads blocked maps).
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
@@ -42,15 +44,22 @@ def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6", block=0):
     return nn.SequentialCell([conv(cin, cout, k, stride, group, block), bn(cout, act)])
 
 
+def block_of(channels, block):
+    """The layout of a map of ``channels``: ``block`` channels per block where they split so, else
+    plain (0): AVX-512's 16-channel blocks do not fit the 24-channel stage."""
+    return block if block and channels % block == 0 else 0
+
+
 class InvertedResidual(nn.Cell):
     def __init__(self, cin, cout, stride, expand_ratio, act="relu6", block=0):
         super().__init__()
         hidden = cin * expand_ratio
         # A Python bool fixed at build time: graph mode folds the branch away per block.
         self.use_res = stride == 1 and cin == cout
-        layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act, block=block)]
-        layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act, block=block),
-                   conv(hidden, cout, 1, block=block),  # linear bottleneck: no activation after the projection
+        inner, outer = block_of(hidden, block), block_of(cout, block)
+        layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act, block=inner)]
+        layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act, block=inner),
+                   conv(hidden, cout, 1, block=outer),  # linear bottleneck: no activation after the projection
                    bn(cout)]
         self.conv = nn.SequentialCell(layers)
 
@@ -72,9 +81,11 @@ class MobileNetV2(nn.Cell):
         """``act``: "relu6" as torchvision (and its ImageNet weights); "relu" as the CenterFace
         authors' released model."""
         super().__init__()
-        self.layout_block = cpu_ops.layout_block_for([32] + [c * f for _, c, _, _ in SETTINGS for f in (1, 6)])
-        self.blocked_taps = blocked_taps and self.layout_block > 0
-        layers = [conv_bn_act(3, 32, 3, 2, act=act, block=self.layout_block)]
+        self.layout_block = block = cpu_ops.channel_block()
+        channels = sorted({32} | {c * f for _, c, _, _ in SETTINGS for f in (1, 6)})
+        self.plain_channels = tuple(c for c in channels if block and not block_of(c, block))
+        self.blocked_taps = blocked_taps and block > 0
+        layers = [conv_bn_act(3, 32, 3, 2, act=act, block=block_of(32, block))]
         cin = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
@@ -90,7 +101,7 @@ class MobileNetV2(nn.Cell):
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in TAPS:
-                outs += (to_plain(x) if self.layout_block and not self.blocked_taps else x,)
+                outs += (to_plain(x) if x.ndim == 5 and not self.blocked_taps else x,)
         return outs
 
     def to_onnx(self, g, x):
