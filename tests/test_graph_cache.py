@@ -139,3 +139,29 @@ def test_detect_compiles_a_cached_shape_at_first_sight(face_checkpoint, tmp_path
     digests = [{n: hashlib.sha256(json.dumps(json.loads((tmp_path / out / f"p{i}.json").read_text())["detections"])
                                   .encode()).hexdigest() for i, n in enumerate("abcd")} for out in ("first", "second")]
     assert digests[0] == digests[1]
+
+
+def test_a_cache_it_cannot_write_runs_uncached_in_one_line(tmp_path, monkeypatch, capsys):
+    import mindspore as ms
+    from mindspore import nn
+
+    from centerdet import graph_cache
+    from centerdet.runtime import compile_cell
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(graph_cache, "_root", str(tmp_path))
+    monkeypatch.setattr(graph_cache, "_bound", False)
+    monkeypatch.setattr(graph_cache.tempfile, "mkdtemp", refuse)
+    mode = ms.get_context("mode")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    net, x = nn.Dense(3, 2), ms.Tensor(np.ones((4, 3), np.float32))
+    try:
+        compile_cell(net, x, cached=True)
+    finally:
+        ms.set_context(mode=mode)
+    assert np.allclose(net(x).asnumpy(), np.ones((4, 3)) @ net.weight.asnumpy().T + net.bias.asnumpy())
+    err = capsys.readouterr().err
+    assert f"centerdet: warning: the graph cache {tmp_path} is not writable (Permission denied)" in err
+    assert os.listdir(tmp_path) == [] and graph_cache.stats["stored"] == 0

@@ -225,14 +225,21 @@ def compile_cached(run: Callable[[], Any], cell, inputs: Sequence[Any], kind: st
     if os.path.isfile(marker):
         with _mindspore_cache(entry) as reports:
             result = run()
-        os.utime(marker)
+        with contextlib.suppress(OSError):  # the last use, for _prune; a read-only cache keeps its order
+            os.utime(marker)
         if any("Use the compilation cache" in line for line in reports):
             stats["loaded"] += 1
         else:  # MindSpore compiled it anew and rewrote the entry
             print(f"centerdet: warning: the graph cache entry {entry} could not be loaded; it was compiled "
                   f"again and replaced", file=sys.stderr)
         return result
-    work = tempfile.mkdtemp(prefix=f".{key}.", dir=_root)
+    try:
+        work = tempfile.mkdtemp(prefix=f".{key}.", dir=_root)
+    except OSError as e:  # a read-only cache: its entries load, new graphs are not kept
+        print(f"centerdet: warning: the graph cache {_root} is not writable ({e.strerror}); this graph is "
+              f"not kept", file=sys.stderr)
+        with _mindspore_cache(None):
+            return run()
     try:
         with _mindspore_cache(work):
             result = run()
