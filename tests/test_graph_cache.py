@@ -153,6 +153,7 @@ def test_a_cache_it_cannot_write_runs_uncached_in_one_line(tmp_path, monkeypatch
 
     monkeypatch.setattr(graph_cache, "_root", str(tmp_path))
     monkeypatch.setattr(graph_cache, "_bound", False)
+    monkeypatch.setattr(graph_cache, "_entry_script", lambda: __file__)  # xdist workers run from `python -c`
     monkeypatch.setattr(graph_cache.tempfile, "mkdtemp", refuse)
     mode = ms.get_context("mode")
     ms.set_context(mode=ms.GRAPH_MODE)
