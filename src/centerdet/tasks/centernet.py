@@ -91,7 +91,7 @@ class CenterNetTask(Task):
         if cfg.neck == "upconv":
             backbone = resnet(cfg.backbone)
             return backbone, UpconvNeck(backbone.out_channels, cfg.deconv_channels)
-        backbone = resnet(cfg.backbone, all_levels=True)
+        backbone = resnet(cfg.backbone, all_levels=True, blocked_levels=True)  # the ida neck reads either layout
         return backbone, IdaUpNeck(backbone.out_channels, cfg.neck_width, use_dcn=cfg.use_dcn,
                                    dcn_train_sampling=cfg.dcn_train_sampling)
 

@@ -4,7 +4,8 @@ or with ``all_levels`` the outputs of layer1..layer4 (strides 4, 8, 16, 32) for 
 
 On centerdet's CPU kernels the activations stay channel-blocked from the stem conv's output to the
 returned maps (cpu_ops.channel_block), which saves every convolution two reorders per pass; the
-returned maps are plain NCHW either way, and the parameters and checkpoints are the same.
+returned maps are plain NCHW unless ``blocked_levels`` (for a neck that reads blocked maps), and the
+parameters and checkpoints are the same.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
@@ -85,10 +86,11 @@ class Bottleneck(_Residual):
 
 
 class ResNet(nn.Cell):
-    def __init__(self, block, layers, all_levels=False):
+    def __init__(self, block, layers, all_levels=False, blocked_levels=False):
         super().__init__()
         self.all_levels = all_levels
         self.layout_block = cpu_ops.channel_block()
+        self.blocked_levels = blocked_levels and self.layout_block > 0
         self.conv1 = Conv2d(3, 64, 7, stride=2, pad_mode="pad", padding=3, has_bias=False,
                             weight_init=HeNormal(mode="fan_out", nonlinearity="relu"), out_block=self.layout_block)
         self.bn1 = bn(64, "relu")
@@ -131,9 +133,9 @@ class ResNet(nn.Cell):
         return tuple(levels) if self.all_levels else x
 
     def _plain(self, x):
-        return to_plain(x) if self.layout_block else x
+        return to_plain(x) if self.layout_block and not self.blocked_levels else x
 
 
-def resnet(name, all_levels=False):
+def resnet(name, all_levels=False, blocked_levels=False):
     kind, layers = DEPTHS[name]
-    return ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, all_levels)
+    return ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, all_levels, blocked_levels)
