@@ -5,8 +5,9 @@ against onnxruntime's session creation on the CenterFace release .onnx.
 Each run is a child process that imports, builds the network as eval.py and detect do (graph mode,
 folded BN, centerdet's CPU kernels), and calls it on scikit-image's astronaut photograph resized
 to the size. Graph work = the first call's time minus the median of the next three (onnxruntime:
-session creation + first run minus its steady run). The networks other than the release are
-randomly initialised (the graph does not depend on the weights).
+session creation + first run minus its steady run); private memory = RssAnon after those calls
+minus RssAnon right after the import. The networks other than the release are randomly
+initialised (the graph does not depend on the weights).
 
 .venv/bin/python benchmarks/bench_startup.py             # 3 networks, 1 cold + 3 warm runs each
 .venv/bin/python benchmarks/bench_startup.py --quick     # the release at 256x192, 1 warm run
@@ -26,6 +27,11 @@ CASES = {"release": ("centerface_mbv2-w24-relu_release_widerface", "CenterFace r
          "r50_dcn": ("centernet_r50-dcn_8xb32-330e_coco", "CenterNet R50-DCN")}
 
 
+def rss_anon_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:")) / 1024.0
+
+
 def _child(kind, config, weights, size, cache, photo_file):
     """One run, timed from its first line: prints a JSON line of seconds."""
     start = time.perf_counter()
@@ -43,7 +49,7 @@ def _child(kind, config, weights, size, cache, photo_file):
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads, opts.inter_op_num_threads = 2, 1
         blob = cv2.dnn.blobFromImage(img[:, :, ::-1], 1.0, (-(-w // 32) * 32, -(-h // 32) * 32))
-        imported = time.perf_counter()
+        imported, base = time.perf_counter(), rss_anon_mb()
         t = time.perf_counter()
         session = ort.InferenceSession(weights, opts, providers=["CPUExecutionProvider"])
         built = time.perf_counter()
@@ -57,7 +63,7 @@ def _child(kind, config, weights, size, cache, photo_file):
         from centerdet.engine.evaluator import load_detector
         from centerdet.inference import Predictor
 
-        imported = time.perf_counter()
+        imported, base = time.perf_counter(), rss_anon_mb()
         ms.set_context(mode=ms.GRAPH_MODE)
         cfg = load_config(config, {"load_checkpoint_path": weights, "compile_cache": cache})
         t = time.perf_counter()
@@ -74,7 +80,7 @@ def _child(kind, config, weights, size, cache, photo_file):
         steady.append(time.perf_counter() - t)
     loaded = graph_cache.stats["loaded"] if kind == "ours" else 0
     print(json.dumps({"import": imported - start, "build": built - imported, "first": first,
-                      "steady": statistics.median(steady), "loaded": loaded}))
+                      "steady": statistics.median(steady), "loaded": loaded, "private": rss_anon_mb() - base}))
 
 
 def run_child(*args):
@@ -115,8 +121,9 @@ def main():
     print(f"graph work before the first result (first call - steady call), {args.warm} warm runs (median); "
           f"whole = import + build + first call")
     print("| network, input | ours, empty cache | ours, cached | onnxruntime session | ratio cached / onnxruntime "
-          "| ours whole, cached (import, build) | onnxruntime whole |")
-    print("|---|---|---|---|---|---|---|")
+          "| ours whole, cached (import, build) | onnxruntime whole | private MB above import: ours empty cache "
+          "/ cached / onnxruntime |")
+    print("|---|---|---|---|---|---|---|---|")
     for case in args.cases.split(","):
         name, size = case.split(":")
         config, title = CASES[name]
@@ -139,9 +146,12 @@ def main():
             runs = [run_child("onnxruntime", "", onnx_file, size, "", photo_file) for _ in range(args.warm)]
             ort_graph = statistics.median(r["build"] + r["first"] - r["steady"] for r in runs)
             ort_whole = statistics.median(r["import"] + r["build"] + r["first"] for r in runs)
-            peer = f"{1000 * ort_graph:.0f} ms | {graph / ort_graph:.2f} | {whole:.2f} s {parts} | {ort_whole:.2f} s"
+            private = statistics.median(r["private"] for r in runs)
+            peer = (f"{1000 * ort_graph:.0f} ms | {graph / ort_graph:.2f} | {whole:.2f} s {parts} | {ort_whole:.2f} s "
+                    f"| {cold['private']:.0f} / {statistics.median(r['private'] for r in warm):.0f} / {private:.0f}")
         else:
-            peer = f"– | – | {whole:.2f} s {parts} | –"
+            peer = (f"– | – | {whole:.2f} s {parts} | – "
+                    f"| {cold['private']:.0f} / {statistics.median(r['private'] for r in warm):.0f} / –")
         print(f"| {title}, {size.replace('x', '×')} | {1000 * (cold['first'] - cold['steady']):.0f} ms "
               f"| {1000 * graph:.0f} ms | {peer} |")
 
