@@ -45,3 +45,6 @@ def test_folded_network_equals_the_original(overrides):
     if cpu_ops.enabled():  # every frozen conv whose kernel wants its weights reordered, once
         convs = sum(isinstance(c, (Conv2d, Conv2dTranspose)) for _, c in folded.cells_and_names())
         assert convs // 2 < packed - first <= convs and cpu_ops.packed_weights() == packed
+        # every ResNet block adds its shortcut and applies its ReLU inside its last conv
+        blocks = [c for _, c in folded.cells_and_names() if hasattr(c, "fuse_shortcut")]
+        assert all(c.fused for c in blocks) and len(blocks) == (0 if overrides.get("model") else 8)

@@ -26,6 +26,7 @@
 // matrix product on NCHW, which oneDNN's GEMM runs as fast as the blocked kernel (measured here:
 // 0.7-1.5 ms either way at CenterFace's and the DCN's 1×1 shapes) without the two reorders; so
 // those stay in MindSpore's layout. Their backward passes are 3-8× faster blocked and reorder.
+#include <cstring>
 #include <list>
 #include <map>
 #include <stdexcept>
@@ -46,7 +47,8 @@ struct Geometry {
   memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
   int64_t src_block = 0, dst_block = 0;  // channel block of MindSpore's tensors (0: plain NCHW)
   bool bias = false;  // forward: add a bias of dst's channels; backward-weights: also its gradient
-  int act = 0;        // forward: 0 none, 1 ReLU, 2 ReLU6
+  int act = 0;        // forward: 0 none, 1 ReLU, 2 ReLU6 (after the sum, with one)
+  bool sum = false;   // forward: dst = act(conv + bias + a residual of dst's shape)
   bool pointwise() const {
     return src_block == 0 && dst_block == 0 && weights.size() == 4 && weights[2] == 1 && weights[3] == 1 &&
            strides[0] == 1 && strides[1] == 1 && pad_l[0] == 0 && pad_l[1] == 0 && pad_r[0] == 0 && pad_r[1] == 0;
@@ -127,11 +129,12 @@ dnnl::primitive_attr user_scratchpad() {
 // with_attr: the primitive itself (user scratchpad); without: the hint backward passes need.
 dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr) {
   auto attr = with_attr ? user_scratchpad() : dnnl::primitive_attr();
-  if (with_attr && g.act) {
+  if (with_attr && (g.act || g.sum)) {
     dnnl::post_ops ops;
+    if (g.sum) ops.append_sum(1.0f);
     if (g.act == 1) {
       ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    } else {
+    } else if (g.act == 2) {
       ops.append_eltwise(dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
     }
     attr.set_post_ops(ops);
@@ -221,6 +224,7 @@ std::string key_of(char kind, const Geometry &g) {
   std::string k(1, kind);
   if (g.bias) k += 'b';
   if (g.act) k += g.act == 1 ? 'r' : '6';
+  if (g.sum) k += '+';
   k += 's' + std::to_string(g.src_block) + 'd' + std::to_string(g.dst_block);
   for (const auto *dims : {&g.src, &g.weights, &g.dst, &g.strides, &g.dilates, &g.pad_l, &g.pad_r}) {
     k += '|';
@@ -291,7 +295,9 @@ void *packed_weights(const Plan &plan, int64_t id, void *weights, dnnl::stream &
 }
 
 // frozen: see the params vector above; only ever set where in1 is the weights (forward, backward-data).
-void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void *bias, int64_t frozen = 0) {
+// residual (forward with a sum post-op): the tensor, shaped like out, that the kernel adds.
+void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void *bias, int64_t frozen = 0,
+             void *residual = nullptr) {
   auto &eng = cpu_engine();
   dnnl::stream stream(eng);
   void *user_ptr[3] = {in0, in1, out};
@@ -307,6 +313,12 @@ void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void
       memory user(plan.user[i], eng, user_ptr[i]);
       plan.reorder[i].execute(stream, user, mem[i]);
     }
+  }
+  if (residual && plan.needs_reorder[2]) {  // the sum post-op reads the residual from dst
+    memory user(plan.user[2], eng, residual);
+    dnnl::reorder(user, mem[2]).execute(stream, user, mem[2]);
+  } else if (residual) {
+    std::memcpy(out, residual, plan.user[2].get_size());
   }
   memory scratchpad(plan.scratchpad, eng, call.scratch().get(3, plan.scratchpad.get_size()));
   std::unordered_map<int, memory> args = {{plan.arg[0], mem[0]}, {plan.arg[1], mem[1]}, {plan.arg[2], mem[2]},
@@ -327,14 +339,15 @@ void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void
 
 // src, w, dst: indices of those tensors' shapes (forward or backward roles alike).
 int conv(const char *name, char kind, int64_t **shapes, int *ndims, int src, int w, int dst, void **params,
-         int param_index, void *in0, void *in1, void *out, void *bias = nullptr) {
+         int param_index, void *in0, void *in1, void *out, void *bias = nullptr, void *residual = nullptr) {
   return guarded(name, [&](Call &call) {
     const auto *p = static_cast<const int64_t *>(params[param_index]);
     Geometry g = geometry(shapes[src], ndims[src], shapes[w], shapes[dst], ndims[dst], p);
     g.bias = bias != nullptr;
+    g.sum = residual != nullptr;
     if (kind == 'f') g.act = static_cast<int>(p[10]);
     const int64_t frozen = kind != 'w' && shapes[param_index][0] > 11 ? p[11] : 0;
-    execute(call, plan_for(kind, g), in0, in1, out, bias, frozen);
+    execute(call, plan_for(kind, g), in0, in1, out, bias, frozen, residual);
   });
 }
 
@@ -352,6 +365,12 @@ CENTERDET_AOT(ConvForward) {
 CENTERDET_AOT(ConvForwardBias) {
   return conv("ConvForwardBias", 'f', shapes, ndims, 0, 1, 4, params, 3, params[0], params[1], params[4],
               params[2]);
+}
+
+// (x, w, b, r, params) -> act(y + b + r), inference only: r (shaped like y) added inside the kernel
+CENTERDET_AOT(ConvForwardBiasSum) {
+  return conv("ConvForwardBiasSum", 'f', shapes, ndims, 0, 1, 5, params, 4, params[0], params[1], params[5],
+              params[2], params[3]);
 }
 
 // (dy, w, params) -> dx; dx's shape comes from MindSpore's shape inference (transposed convolution)

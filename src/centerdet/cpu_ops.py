@@ -188,10 +188,12 @@ def _conv_length(n, k, stride, dilation, pads, same):
 
 
 def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape, bias=False,
-              out_block=0):
+              out_block=0, residual=False):
     """(x, w, params) -> conv(x, w), differentiable in x and w; with ``bias``, (x, w, b, params) ->
     conv(x, w) + b, the bias added inside the kernel. x may be plain or channel-blocked (5-D); the
-    output is blocked by ``out_block`` channels (see channel_block) or plain (0)."""
+    output is blocked by ``out_block`` channels (see channel_block) or plain (0). ``residual``
+    (inference only, not differentiable): (x, w, b, r, params) -> conv(x, w) + b + r, r shaped like
+    the output, then the params' activation."""
     from mindspore import ops
 
     pads = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,) * 4
@@ -210,6 +212,8 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
             return (x[0], out_channels // out_block, h, w, out_block)
         return (x[0], out_channels, h, w)
 
+    if residual:
+        return _custom("ConvForwardBiasSum", lambda x, w, b, r, p: out_shape(x, w, p))
     grad_input = _custom("ConvBackwardDataLike", lambda dy, w, p, like: like)
     grad_weight = _custom("ConvBackwardWeights", lambda dy, x, p: weight_shape)
     if bias:

@@ -14,11 +14,13 @@ class _FrozenWeights:
     """The kernel parameter vector of a oneDNN conv layer, and freezing its weights for inference."""
 
     fused_activation = None  # applied inside the kernel (Conv2d.fuse_activation)
+    residual_activation = None  # applied inside the kernel after forward_add's sum (Conv2d.fuse_residual)
     frozen = 0  # a cpu_ops.frozen_id() once freeze_weights ran
 
     def _set_params(self):
         self.onednn_params = cpu_ops.conv_params(self.stride, self.dilation, self.group, self.pad_mode,
-                                                 self.padding, self.fused_activation, self.frozen)
+                                                 self.padding, self.fused_activation or self.residual_activation,
+                                                 self.frozen)
 
     def freeze_weights(self):
         """Inference only: the weights will not change any more, so the kernel reorders them into
@@ -63,6 +65,24 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
         self.fused_activation = activation
         self._set_params()
         return True
+
+    def fuse_residual(self, activation=None):
+        """Inference only: forward_add(x, r) will add ``r`` (shaped like the output) inside the
+        kernel and apply ``activation`` ("relu" or None) after the sum; returns False (nothing
+        changed) where that is not possible: MindSpore's kernels, no bias, an activation already
+        fused, or a 1×1 stride-1 conv (a plain GEMM, where post-ops are slow)."""
+        if not (self.onednn and self.has_bias) or self.fused_activation or self._plain_pointwise():
+            return False
+        self.residual_activation = activation
+        self._set_params()
+        self.onednn_conv_sum = cpu_ops.conv2d_op(self.out_channels, self.kernel_size, self.stride, self.dilation,
+                                                 self.pad_mode, self.padding, self.weight.shape, bias=True,
+                                                 out_block=self.out_block, residual=True)
+        return True
+
+    def forward_add(self, x, residual):
+        """act(conv(x) + residual) in one kernel, after fuse_residual(act)."""
+        return self.onednn_conv_sum(x, self.weight, self.bias, residual, self.onednn_params)
 
     def construct(self, x):
         if self.onednn:

@@ -36,12 +36,24 @@ class _Residual(nn.Cell):
     """relu(branch(x) + x, or + downsample(x) where the block changes the shape). Subclasses build
     their branch, then call ``_add_shortcut`` (so the parameters keep torchvision's order)."""
 
+    fused = False  # inference: the last conv adds the shortcut and applies the ReLU (models/fuse.py)
+    last = ("conv2", "bn2")
+
+    def fuse_shortcut(self) -> bool:
+        """Inference, once the last BatchNorm is folded away: its conv adds the shortcut and applies
+        the ReLU inside its kernel (Conv2d.fuse_residual); False where it cannot."""
+        conv, bn = (getattr(self, name) for name in self.last)
+        self.fused = isinstance(bn, nn.Identity) and conv.fuse_residual("relu")
+        return self.fused
+
     def _add_shortcut(self, downsample):
         self.relu = nn.ReLU()
         self.downsample = downsample
 
     def construct(self, x):
         identity = x if self.downsample is None else self.downsample(x)
+        if self.fused:
+            return self.fused_branch(x, identity)
         return self.relu(self.branch(x) + identity)
 
     def to_onnx(self, g, x):
@@ -67,9 +79,13 @@ class BasicBlock(_Residual):
     def branch(self, x):
         return self.bn2(self.conv2(self.bn1(self.conv1(x))))
 
+    def fused_branch(self, x, identity):
+        return self.conv2.forward_add(self.bn1(self.conv1(x)), identity)
+
 
 class Bottleneck(_Residual):
     expansion = 4
+    last = ("conv3", "bn3")
 
     def __init__(self, cin, planes, stride=1, downsample=None, layout_block=0):
         super().__init__()
@@ -83,6 +99,9 @@ class Bottleneck(_Residual):
 
     def branch(self, x):
         return self.bn3(self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x))))))
+
+    def fused_branch(self, x, identity):
+        return self.conv3.forward_add(self.bn2(self.conv2(self.bn1(self.conv1(x)))), identity)
 
 
 class ResNet(nn.Cell):
