@@ -118,10 +118,10 @@ def channel_block():
     return int(_load().ConvChannelBlock())
 
 
-def layout_block_for(channels) -> int:
-    """channel_block() if every count in ``channels`` splits into such blocks, else 0 (plain):
-    the layout a network whose activations have these channel counts keeps between the kernels."""
-    block = channel_block()
+def layout_block_for(channels, block=None) -> int:
+    """``block`` (default channel_block()) if every count in ``channels`` splits into such blocks,
+    else 0 (plain): the layout maps of these channel counts keep between the kernels."""
+    block = channel_block() if block is None else block
     return block if block and all(int(c) % block == 0 for c in channels) else 0
 
 

@@ -44,19 +44,14 @@ def conv_bn_act(cin, cout, k, stride=1, group=1, act="relu6", block=0):
     return nn.SequentialCell([conv(cin, cout, k, stride, group, block), bn(cout, act)])
 
 
-def block_of(channels, block):
-    """The layout of a map of ``channels``: ``block`` channels per block where they split so, else
-    plain (0): AVX-512's 16-channel blocks do not fit the 24-channel stage."""
-    return block if block and channels % block == 0 else 0
-
-
 class InvertedResidual(nn.Cell):
     def __init__(self, cin, cout, stride, expand_ratio, act="relu6", block=0):
         super().__init__()
         hidden = cin * expand_ratio
         # A Python bool fixed at build time: graph mode folds the branch away per block.
         self.use_res = stride == 1 and cin == cout
-        inner, outer = block_of(hidden, block), block_of(cout, block)
+        # per map: AVX-512's 16-channel blocks do not fit the 24-channel stage, which stays plain
+        inner, outer = cpu_ops.layout_block_for([hidden], block), cpu_ops.layout_block_for([cout], block)
         layers = [] if expand_ratio == 1 else [conv_bn_act(cin, hidden, 1, act=act, block=inner)]
         layers += [conv_bn_act(hidden, hidden, 3, stride, group=hidden, act=act, block=inner),
                    conv(hidden, cout, 1, block=outer),  # linear bottleneck: no activation after the projection
@@ -83,9 +78,9 @@ class MobileNetV2(nn.Cell):
         super().__init__()
         self.layout_block = block = cpu_ops.channel_block()
         channels = sorted({32} | {c * f for _, c, _, _ in SETTINGS for f in (1, 6)})
-        self.plain_channels = tuple(c for c in channels if block and not block_of(c, block))
+        self.plain_channels = tuple(c for c in channels if block and not cpu_ops.layout_block_for([c], block))
         self.blocked_taps = blocked_taps and block > 0
-        layers = [conv_bn_act(3, 32, 3, 2, act=act, block=block_of(32, block))]
+        layers = [conv_bn_act(3, 32, 3, 2, act=act, block=cpu_ops.layout_block_for([32], block))]
         cin = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
