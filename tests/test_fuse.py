@@ -17,7 +17,9 @@ def test_folded_network_equals_the_original(overrides):
     from centerdet.models import build_model
     from centerdet import cpu_ops
     from centerdet.models.fuse import count_batchnorm, fold_batchnorm
+    from centerdet.models.backbones.resnet import _Residual
     from centerdet.models.layers import Conv2d, Conv2dTranspose
+    from centerdet.models.necks import IdaUpNeck
 
     cfg = load_config(None, overrides)
     ms.set_seed(0)
@@ -46,5 +48,11 @@ def test_folded_network_equals_the_original(overrides):
         convs = sum(isinstance(c, (Conv2d, Conv2dTranspose)) for _, c in folded.cells_and_names())
         assert convs // 2 < packed - first <= convs and cpu_ops.packed_weights() == packed
         # every ResNet block adds its shortcut and applies its ReLU inside its last conv
-        blocks = [c for _, c in folded.cells_and_names() if hasattr(c, "fuse_shortcut")]
+        blocks = [c for _, c in folded.cells_and_names() if isinstance(c, _Residual)]
         assert all(c.fused for c in blocks) and len(blocks) == (0 if overrides.get("model") else 8)
+        # a transposed conv's bias and ReLU run in one pass, the ida neck's sums in the same one
+        ups = [c for _, c in folded.cells_and_names() if isinstance(c, Conv2dTranspose)]
+        assert ups and all(c.fused_activation == "relu" for c in ups)
+        assert all(c.fused for c in (folded.neck,) if isinstance(c, IdaUpNeck))
+    # CenterFace's four 1×1 heads run as one conv (CenterNet's heads have conv towers)
+    assert folded.merged == (overrides.get("model") == "centerface")

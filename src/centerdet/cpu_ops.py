@@ -281,6 +281,18 @@ def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation
     return _custom("ConvBackwardData", out_shape, bprop=bprop)
 
 
+def bias_act_op(activation=None, residual=False):
+    """Inference only (not differentiable): (x, b, params) -> act(x + b), or with ``residual``
+    (x, b, r, params) -> act(x + b) + r, in one pass (dependency/cpu_ops/eltwise.cc); x and r share
+    a shape, plain or channel-blocked, and b holds x's channels."""
+    from mindspore import Tensor
+
+    params = Tensor(np.array([ACTIVATIONS[activation]], np.int64))
+    if residual:
+        return _custom("BiasActAdd", lambda x, b, r, p: x), params
+    return _custom("BiasAct", lambda x, b, p: x), params
+
+
 def max_pool_op(kernel_size, stride, padding):
     """(x, params) -> max pool with ``padding`` on every side, differentiable in x."""
     from mindspore import Tensor, ops

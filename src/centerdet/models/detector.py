@@ -1,5 +1,8 @@
 """One detector cell for every task: backbone → neck → named heads, returning a tuple of head maps."""
-from mindspore import nn
+import numpy as np
+from mindspore import Tensor, nn, ops
+
+from centerdet.models.layers import Conv2d
 
 
 class CenterDetector(nn.Cell):
@@ -12,12 +15,34 @@ class CenterDetector(nn.Cell):
         self.neck = neck
         self.head_names = tuple(name for name, _ in heads)
         for name, cell in heads:
-            if name in ("backbone", "neck", "head_names") or hasattr(self, name):
+            if name in ("backbone", "neck", "head_names", "merged_head", "head_splits") or hasattr(self, name):
                 raise ValueError(f"head name {name!r} is taken by the detector cell; rename the head")
             setattr(self, name, cell)
 
+    merged = False  # inference: every head one 1×1 conv, run as one conv (fuse_folded)
+
+    def fuse_folded(self) -> bool:
+        """Inference: when every head is a single 1×1 conv (CenterFace's), one conv of all their
+        output channels reads the features once instead of once per head; its output is split
+        back into the heads' maps. False (nothing changed) for heads with a conv tower."""
+        convs = [getattr(self, name) for name in self.head_names]
+        convs = [c[0] if isinstance(c, nn.SequentialCell) and len(c) == 1 else c for c in convs]
+        if not all(isinstance(c, Conv2d) and c.has_bias and tuple(c.kernel_size) == (1, 1)
+                   and tuple(c.stride) == (1, 1) and c.group == 1 and not c.fused_activation for c in convs):
+            return False
+        merged = Conv2d(convs[0].in_channels, sum(c.out_channels for c in convs), 1, has_bias=True)
+        merged.weight.set_data(Tensor(np.concatenate([c.weight.asnumpy() for c in convs])))
+        merged.bias.set_data(Tensor(np.concatenate([c.bias.asnumpy() for c in convs])))
+        self.merged_head = merged
+        merged.update_parameters_name("merged_head.")
+        self.head_splits = tuple(c.out_channels for c in convs)
+        self.merged = True
+        return True
+
     def construct(self, x):
         feat = self.neck(self.backbone(x))
+        if self.merged:
+            return ops.split(self.merged_head(feat), self.head_splits, axis=1)
         outs = ()
         for name in self.head_names:
             outs = outs + (getattr(self, name)(feat),)

@@ -5,9 +5,12 @@ In eval mode BN(conv(x)) = conv'(x) with weights scaled per output channel by γ
 network like CenterFace runs ~60 of them over large maps, so eval.py, test.py and export.py run
 the folded network (the checkpoint keeps its BatchNorm tensors; training never sees this). A
 ReLU/ReLU6 the BatchNorm cell carried then runs inside the conv's kernel (on centerdet's CPU
-kernels; ~7 % of a ResNet-50 forward was separate ReLU passes) or as its own cell, and so do a
-ResNet block's shortcut add and the ReLU after it (``fuse_shortcut``; MobileNetV2's residual adds
-ran no faster inside the kernel, which first copies the residual into its output).
+kernels; ~7 % of a ResNet-50 forward was separate ReLU passes), with the bias in one pass after a
+transposed conv's kernel, or as its own cell. Cells with a ``fuse_folded`` method then fuse what
+the folding made fusable: a ResNet block's shortcut add and the ReLU after it run inside its last
+conv, the ida neck's lateral sums in its up-convs' bias passes, one-conv heads as one conv
+(MobileNetV2's residual adds ran no faster inside the kernel, which first copies the residual
+into its output).
 """
 import numpy as np
 from mindspore import Parameter, Tensor, nn
@@ -44,7 +47,7 @@ def _replacement(conv, bn):
     """What stays of a BatchNorm folded into ``conv``: its activation (layers.BatchNorm2d may carry
     one) as a cell, or nothing when there is none or the conv's kernel now applies it."""
     act = getattr(bn, "activation", None)
-    if act is None or (isinstance(conv, Conv2d) and conv.fuse_activation(act)):
+    if act is None or (isinstance(conv, (Conv2d, Conv2dTranspose)) and conv.fuse_activation(act)):
         return nn.Identity()
     return {"relu": nn.ReLU, "relu6": nn.ReLU6}[act]()
 
@@ -74,9 +77,9 @@ def fold_batchnorm(net):
                 _fold(conv, bn, f"{name}.{conv_attr}")
                 setattr(cell, bn_attr, _replacement(conv, bn))
                 folded += 1
-    for _, cell in net.cells_and_names():
-        if hasattr(cell, "fuse_shortcut"):  # ResNet's blocks: the shortcut's add inside the last conv
-            cell.fuse_shortcut()
+    for _, cell in list(net.cells_and_names()):
+        if hasattr(cell, "fuse_folded"):
+            cell.fuse_folded()
     for _, cell in net.cells_and_names():
         if isinstance(cell, (Conv2d, Conv2dTranspose)):
             cell.freeze_weights()

@@ -13,7 +13,7 @@ from centerdet import cpu_ops
 class _FrozenWeights:
     """The kernel parameter vector of a oneDNN conv layer, and freezing its weights for inference."""
 
-    fused_activation = None  # applied inside the kernel (Conv2d.fuse_activation)
+    fused_activation = None  # applied inside the kernel, or with the bias right after it (fuse_activation)
     residual_activation = None  # applied inside the kernel after forward_add's sum (Conv2d.fuse_residual)
     frozen = 0  # a cpu_ops.frozen_id() once freeze_weights ran
 
@@ -111,10 +111,28 @@ class Conv2dTranspose(_FrozenWeights, nn.Conv2dTranspose):
                                                            self.weight.shape, block)
             self._set_params()
 
+    def fuse_activation(self, activation):
+        """Inference only: add the bias and apply ``activation`` ("relu", "relu6") in one pass after
+        the kernel (which takes neither) instead of two; forward_then_add can add a third tensor in
+        the same pass. Returns False (nothing changed) on MindSpore's kernels or without a bias."""
+        if not (self.onednn and self.has_bias):
+            return False
+        self.fused_activation = activation
+        self.bias_act, self.bias_act_params = cpu_ops.bias_act_op(activation)
+        self.bias_act_add, _ = cpu_ops.bias_act_op(activation, residual=True)
+        return True
+
+    def forward_then_add(self, x, other):
+        """act(conv_transpose(x) + b) + other in one pass after the kernel, after fuse_activation(act)."""
+        return self.bias_act_add(self.onednn_conv(x, self.weight, self.onednn_params), self.bias, other,
+                                 self.bias_act_params)
+
     def construct(self, x):
         if not self.onednn:
             return super().construct(x)
         out = self.onednn_conv(x, self.weight, self.onednn_params)
+        if self.fused_activation:
+            return self.bias_act(out, self.bias, self.bias_act_params)
         if self.has_bias and self.out_block:  # a BatchNorm folded in (models/fuse.py); bias_add knows only NCHW
             return out + self.bias.reshape(1, -1, 1, 1, self.out_block)
         if self.has_bias:

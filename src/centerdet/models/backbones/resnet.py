@@ -39,7 +39,7 @@ class _Residual(nn.Cell):
     fused = False  # inference: the last conv adds the shortcut and applies the ReLU (models/fuse.py)
     last = ("conv2", "bn2")
 
-    def fuse_shortcut(self) -> bool:
+    def fuse_folded(self) -> bool:
         """Inference, once the last BatchNorm is folded away: its conv adds the shortcut and applies
         the ReLU inside its kernel (Conv2d.fuse_residual); False where it cannot."""
         conv, bn = (getattr(self, name) for name in self.last)

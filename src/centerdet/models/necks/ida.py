@@ -54,12 +54,24 @@ class IdaUpNeck(nn.Cell):
         self.out_channels = width
         self.plain_merge = bool(block) and use_dcn  # the deformable conv reads NCHW only
 
+    fused = False  # inference: each sum in the pass that adds the up-conv's bias (models/fuse.py)
+
+    def fuse_folded(self) -> bool:
+        """Inference, once the BatchNorms are folded: relu(up-conv + bias) + lateral in one pass
+        after each up-conv's kernel (Conv2dTranspose.forward_then_add); False where it cannot."""
+        self.fused = all(isinstance(up[1], nn.Identity) and up[0].fused_activation == "relu" for up in self.ups)
+        return self.fused
+
     def merge(self, feats):
         """The upsampled sum at the shallowest level's stride, before the finishing conv, in the
         layout that conv reads."""
         t = self.top(feats[-1])
         for i in range(self.num_levels - 1):
-            t = self.ups[i](t) + self.lats[i](feats[self.num_levels - 2 - i])
+            lateral = self.lats[i](feats[self.num_levels - 2 - i])
+            if self.fused:
+                t = self.ups[i][0].forward_then_add(t, lateral)
+            else:
+                t = self.ups[i](t) + lateral
         return to_plain(t) if self.plain_merge else t
 
     def construct(self, feats):
