@@ -3,7 +3,7 @@ its strongest peers on this CPU: the same network in PyTorch (tests/torch_nets.p
 expert users run it, and our own network exported to ONNX (centerdet's writer, DeformConv form) in
 onnxruntime with every graph optimisation.
 
-python benchmarks/bench_models.py [--nets centerface,r18,r18_dcn,r50,r50_dcn] [--sizes 512,800]
+python benchmarks/bench_models.py [--nets centerface,r18,r18_dcn,r50,r50_dcn] [--sizes 512,800,640x480]
        [--peers eager,channels_last,script,compile,onnxruntime] [--train_res 256] [--train_batch 4]
        [--rounds 2] [--iters 3] [--threads 2] [--quick] [--ms_kernels onednn|mindspore] [--torch_isa AVX2]
 
@@ -88,7 +88,7 @@ def _ms_child(args):
     net = _ms_network(args, cfg, inference=args.what == "forward")
     rng = np.random.default_rng(0)
     if args.what == "forward":
-        x = Tensor(rng.standard_normal((1, 3, args.res, args.res)).astype(np.float32))
+        x = Tensor(rng.standard_normal((1, 3, args.res, args.width or args.res)).astype(np.float32))
 
         def run():
             [o.asnumpy() for o in net(x)]
@@ -135,7 +135,7 @@ def _torch_child(args):
     rng = np.random.default_rng(0)
     if args.what == "forward":
         net.eval()
-        x = torch.from_numpy(rng.standard_normal((1, 3, args.res, args.res)).astype(np.float32))
+        x = torch.from_numpy(rng.standard_normal((1, 3, args.res, args.width or args.res)).astype(np.float32))
         x = x.contiguous(memory_format=fmt)
         with torch.no_grad():
             if args.mode == "script":
@@ -201,7 +201,7 @@ def _ort_child(args):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads, opts.inter_op_num_threads = args.threads, 1
     ort.set_default_logger_severity(3)
-    x = np.random.default_rng(0).standard_normal((1, 3, args.res, args.res)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((1, 3, args.res, args.width or args.res)).astype(np.float32)
     state = {}
 
     def run():
@@ -258,12 +258,12 @@ def export_onnx_file(args, net, folder):
     return path
 
 
-def measure(args, side, net, what, res, batch, onnx_file=None):
+def measure(args, side, net, what, size, batch, onnx_file=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     kind = {"ms": "ms", "onnxruntime": "ort"}.get(side, "torch")
     if kind == "torch" and args.torch_isa != "default":
         env["ONEDNN_MAX_CPU_ISA"] = args.torch_isa  # PyTorch's bundled oneDNN reads the same cap
-    extra = {"what": what, "res": res, "batch": batch}
+    extra = {"what": what, "res": size[0], "width": size[1], "batch": batch}
     if kind == "torch":
         extra["mode"] = side
     if onnx_file:
@@ -274,7 +274,7 @@ def measure(args, side, net, what, res, batch, onnx_file=None):
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
-            raise SystemExit(f"{side} {net} {what} {res} failed:\n{err.read()[-2000:]}")
+            raise SystemExit(f"{side} {net} {what} {_label(size)} failed:\n{err.read()[-2000:]}")
         result = json.loads(out.read().strip().splitlines()[-1])
     result["anon_mb"] = anon_kb / 1024.0
     return result
@@ -299,6 +299,19 @@ def _watch_anon(proc, interval=0.005):
     return peak
 
 
+def _size(text):
+    """(height, width) of a --sizes item: "512" or "640x480" (width x height)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x")) if "x" in text.lower() else (int(text),) * 2
+    except ValueError:
+        raise SystemExit(f"error: --sizes {text!r}: give a side (512) or width x height (640x480)") from None
+    return h, w
+
+
+def _label(size):
+    return f"{size[0]}²" if size[0] == size[1] else f"{size[1]}×{size[0]}"
+
+
 def _cell(result):
     return "–" if result is None else f"{result['ms']:.1f}"
 
@@ -306,7 +319,7 @@ def _cell(result):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nets", default="centerface,r18,r18_dcn,r50,r50_dcn")
-    p.add_argument("--sizes", default="512,800", help="forward input sides")
+    p.add_argument("--sizes", default="512,800", help="forward inputs: sides (512) or width x height (640x480)")
     p.add_argument("--train_res", type=int, default=256)
     p.add_argument("--train_batch", type=int, default=4)
     p.add_argument("--peers", default=",".join(PEERS),
@@ -323,6 +336,7 @@ def main():
     p.add_argument("--net", help=argparse.SUPPRESS)
     p.add_argument("--what", help=argparse.SUPPRESS)
     p.add_argument("--res", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--width", type=int, help=argparse.SUPPRESS)
     p.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="eager", help=argparse.SUPPRESS)
     p.add_argument("--onnx", help=argparse.SUPPRESS)
@@ -344,7 +358,7 @@ def main():
         require("onnxruntime")
         require("onnx")
     if args.quick:
-        args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "64", 64, 2, 1, 1
+        args.sizes, args.train_res, args.train_batch, args.rounds, args.iters = "96x64", 64, 2, 1, 1
     print(f"threads: {args.threads} for every runner (MindSpore OMP_NUM_THREADS, torch.set_num_threads, onnxruntime "
           f"intra-op); oneDNN ISA: MindSpore {os.environ.get('ONEDNN_MAX_CPU_ISA', 'AVX2')} (set by centerdet), "
           f"PyTorch {args.torch_isa}; MindSpore kernels: {args.ms_kernels}; {args.rounds} alternating rounds, "
@@ -357,16 +371,17 @@ def main():
           " | strongest | ours / strongest | ours / torch.compile | ours compile s | ours / strongest private MB |"
           " same above import | private ratio above import |")
     print("|---|---|---|" + "---|" * len(shown) + "---|---|---|---|---|---|---|")
-    jobs = [("forward", int(s), 1) for s in args.sizes.split(",")] + [("train", args.train_res, args.train_batch)]
+    jobs = [("forward", _size(s), 1) for s in args.sizes.split(",")]
+    jobs.append(("train", (args.train_res, args.train_res), args.train_batch))
     folder = tempfile.mkdtemp(prefix="bench_models.")
     for net in args.nets.split(","):
         onnx_file = export_onnx_file(args, net, folder) if "onnxruntime" in peers else None
-        for what, res, batch in jobs:
+        for what, size, batch in jobs:
             sides = ["ms"] + [n for n in shown if what == "forward" or n in TRAIN_PEERS]
             runs = {side: [] for side in sides}
             for _ in range(args.rounds):
                 for side in sides:
-                    runs[side].append(measure(args, side, net, what, res, batch,
+                    runs[side].append(measure(args, side, net, what, size, batch,
                                               onnx_file if side == "onnxruntime" else None))
             best = {side: min(results, key=lambda r: r["ms"]) for side, results in runs.items()}
 
@@ -374,7 +389,7 @@ def main():
                 return statistics.median(a["ms"] / b["ms"] for a, b in zip(runs["ms"], runs[peer]))
             ours = best.pop("ms")
             strong = min((n for n in best if n in MUST_REACH), key=lambda n: best[n]["ms"], default=None)
-            label = f"forward b1 {res}²" if what == "forward" else f"train step b{batch} {res}²"
+            label = f"forward b1 {_label(size)}" if what == "forward" else f"train step b{batch} {_label(size)}"
             cells = [NETS[net], label, f"{ours['ms']:.1f}"] + [_cell(best.get(n)) for n in shown]
             if strong:
                 s = best[strong]

@@ -24,7 +24,7 @@ def test_bench_models_takes_the_strongest_peer():
     header = [c.strip() for c in next(line for line in lines if line.startswith("| network")).strip("|").split("|")]
     rows = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines
             if line.startswith("| CenterFace")]
-    assert [r["measure"] for r in rows] == ["forward b1 64²", "train step b2 64²"]
+    assert [r["measure"] for r in rows] == ["forward b1 96×64", "train step b2 64²"]
     assert rows[1]["onnxruntime"] == "–"  # onnxruntime only infers
     for row in rows:
         peers = {name: float(row[name]) for name in ("PyTorch channels_last", "onnxruntime") if row[name] != "–"}

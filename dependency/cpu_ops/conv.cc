@@ -49,6 +49,11 @@ struct Geometry {
   bool bias = false;  // forward: add a bias of dst's channels; backward-weights: also its gradient
   int act = 0;        // forward: 0 none, 1 ReLU, 2 ReLU6 (after the sum, with one)
   bool sum = false;   // forward: dst = act(conv + bias + a residual of dst's shape)
+  // forward of a 1×1 conv: a 3×3 depthwise conv (pad 1) of this stride and activation follows in
+  // the same kernel, whose output (dw_dst) the primitive writes instead of dst (append_dw)
+  int64_t dw_stride = 0;
+  int dw_act = 0;
+  memory::dims dw_dst;
   bool pointwise() const {
     return src_block == 0 && dst_block == 0 && weights.size() == 4 && weights[2] == 1 && weights[3] == 1 &&
            strides[0] == 1 && strides[1] == 1 && pad_l[0] == 0 && pad_l[1] == 0 && pad_r[0] == 0 && pad_r[1] == 0;
@@ -118,6 +123,9 @@ struct Plan {
   bool needs_reorder[3];
   memory::desc scratchpad;
   std::string impl;
+  // a fused depthwise conv's weights (Geometry::dw_stride): the layout it wants, MindSpore's, the reorder
+  memory::desc dw_want, dw_user;
+  dnnl::reorder dw_reorder;
 };
 
 dnnl::primitive_attr user_scratchpad() {
@@ -126,22 +134,30 @@ dnnl::primitive_attr user_scratchpad() {
   return attr;
 }
 
+void append_activation(dnnl::post_ops &ops, int act) {
+  if (act == 1) {
+    ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  } else if (act == 2) {
+    ops.append_eltwise(dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+  }
+}
+
 // with_attr: the primitive itself (user scratchpad); without: the hint backward passes need.
-dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr) {
+dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr, bool pin_src = false) {
   auto attr = with_attr ? user_scratchpad() : dnnl::primitive_attr();
-  if (with_attr && (g.act || g.sum)) {
+  if (with_attr && (g.act || g.sum || g.dw_stride)) {
     dnnl::post_ops ops;
     if (g.sum) ops.append_sum(1.0f);
-    if (g.act == 1) {
-      ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    } else if (g.act == 2) {
-      ops.append_eltwise(dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+    append_activation(ops, g.act);
+    if (g.dw_stride) {
+      ops.append_dw(f32, f32, f32, 3, g.dw_stride, 1);
+      append_activation(ops, g.dw_act);
     }
     attr.set_post_ops(ops);
   }
   const bool keep_plain = with_attr && g.pointwise();
-  const auto src = keep_plain ? plain(g.src) : any(g.src), weights = keep_plain ? plain(g.weights) : any(g.weights),
-             dst = keep_plain ? plain(g.dst) : any(g.dst);
+  const auto src = keep_plain ? plain(g.src) : pin_src && g.src_block ? user(g.src, g.src_block) : any(g.src),
+             weights = keep_plain ? plain(g.weights) : any(g.weights), dst = keep_plain ? plain(g.dst) : any(g.dst);
   if (g.bias && with_attr) {
     return dnnl::convolution_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights,
@@ -192,10 +208,22 @@ Plan *make_plan(char kind, const Geometry &g) {
   plan->bias = g.bias && kind != 'd';
   if (kind == 'f') {
     auto pd = forward_pd(g, true);
+    if (g.src_block && pd.src_desc() != user(g.src, g.src_block)) {
+      try {
+        pd = forward_pd(g, true, true);
+      } catch (const dnnl::error &) {
+      }
+    }
     plan->prim = dnnl::convolution_forward(pd);
     plan->user[0] = user(g.src, g.src_block), plan->user[1] = plain(g.weights),
-    plan->user[2] = user(g.dst, g.dst_block);
+    plan->user[2] = user(g.dw_stride ? g.dw_dst : g.dst, g.dst_block);
     plan->arg[0] = DNNL_ARG_SRC, plan->arg[1] = DNNL_ARG_WEIGHTS, plan->arg[2] = DNNL_ARG_DST;
+    if (g.dw_stride) {
+      plan->dw_want = pd.query_md(dnnl::query::exec_arg_md, DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS);
+      plan->dw_user = plain({g.dst[1], 1, 1, 3, 3});
+      plan->dw_reorder = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), plan->dw_user, cpu_engine(),
+                                                                     plan->dw_want));
+    }
     return finish(plan, pd, pd.src_desc(), pd.weights_desc(), pd.dst_desc());
   }
   if (kind == 'd') {
@@ -225,6 +253,7 @@ std::string key_of(char kind, const Geometry &g) {
   if (g.bias) k += 'b';
   if (g.act) k += g.act == 1 ? 'r' : '6';
   if (g.sum) k += '+';
+  if (g.dw_stride) k += 'D' + std::to_string(g.dw_stride) + std::to_string(g.dw_act);
   k += 's' + std::to_string(g.src_block) + 'd' + std::to_string(g.dst_block);
   for (const auto *dims : {&g.src, &g.weights, &g.dst, &g.strides, &g.dilates, &g.pad_l, &g.pad_r}) {
     k += '|';
@@ -267,11 +296,12 @@ size_t packed_bytes = 0;
 std::list<std::pair<int64_t, Packed>> packed_list;
 std::map<int64_t, decltype(packed_list)::iterator> packed_index;
 
-void *packed_weights(const Plan &plan, int64_t id, void *weights, dnnl::stream &stream) {
+void *packed_weights(int64_t id, void *weights, const memory::desc &from, const memory::desc &want,
+                     const dnnl::reorder &reorder, dnnl::stream &stream) {
   auto it = packed_index.find(id);
   if (it != packed_index.end()) {
     auto &entry = it->second->second;
-    if (entry.source == weights && entry.desc == plan.want[1]) {
+    if (entry.source == weights && entry.desc == want) {
       packed_list.splice(packed_list.begin(), packed_list, it->second);
       return entry.data.get();
     }
@@ -279,10 +309,10 @@ void *packed_weights(const Plan &plan, int64_t id, void *weights, dnnl::stream &
     packed_list.erase(it->second);
     packed_index.erase(it);
   }
-  const size_t bytes = plan.want[1].get_size();
-  Packed entry{weights, plan.want[1], std::unique_ptr<char[]>(new char[bytes])};
-  memory user(plan.user[1], cpu_engine(), weights), packed(plan.want[1], cpu_engine(), entry.data.get());
-  plan.reorder[1].execute(stream, user, packed);
+  const size_t bytes = want.get_size();
+  Packed entry{weights, want, std::unique_ptr<char[]>(new char[bytes])};
+  memory user(from, cpu_engine(), weights), packed(want, cpu_engine(), entry.data.get());
+  reorder.execute(stream, user, packed);
   packed_list.emplace_front(id, std::move(entry));
   packed_index[id] = packed_list.begin();
   packed_bytes += bytes;
@@ -294,17 +324,24 @@ void *packed_weights(const Plan &plan, int64_t id, void *weights, dnnl::stream &
   return packed_list.front().second.data.get();
 }
 
+// A fused depthwise conv's weights, bias and frozen id (0: not frozen).
+struct Depthwise {
+  void *weights, *bias;
+  int64_t frozen;
+};
+
 // frozen: see the params vector above; only ever set where in1 is the weights (forward, backward-data).
 // residual (forward with a sum post-op): the tensor, shaped like out, that the kernel adds.
 void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void *bias, int64_t frozen = 0,
-             void *residual = nullptr) {
+             void *residual = nullptr, const Depthwise *dw = nullptr) {
   auto &eng = cpu_engine();
   dnnl::stream stream(eng);
   void *user_ptr[3] = {in0, in1, out};
   memory mem[3];
   for (int i = 0; i < 3; ++i) {
     if (i == 1 && frozen && plan.needs_reorder[1]) {
-      mem[1] = memory(plan.want[1], eng, packed_weights(plan, frozen, in1, stream));
+      mem[1] = memory(plan.want[1], eng,
+                      packed_weights(frozen, in1, plan.user[1], plan.want[1], plan.reorder[1], stream));
       continue;
     }
     mem[i] = plan.needs_reorder[i] ? memory(plan.want[i], eng, call.scratch().get(i, plan.want[i].get_size()))
@@ -329,6 +366,19 @@ void execute(Call &call, const Plan &plan, void *in0, void *in1, void *out, void
     const memory::dim channels = forward ? plan.user[2].get_dims()[1] : plan.user[0].get_dims()[1];
     args[forward ? DNNL_ARG_BIAS : DNNL_ARG_DIFF_BIAS] = memory(memory::desc({channels}, f32, tag::a), eng, bias);
   }
+  if (dw) {
+    void *weights = dw->weights;
+    if (plan.dw_want != plan.dw_user && dw->frozen) {
+      weights = packed_weights(dw->frozen, dw->weights, plan.dw_user, plan.dw_want, plan.dw_reorder, stream);
+    } else if (plan.dw_want != plan.dw_user) {
+      weights = call.scratch().get(4, plan.dw_want.get_size());
+      memory user(plan.dw_user, eng, dw->weights), packed(plan.dw_want, eng, weights);
+      plan.dw_reorder.execute(stream, user, packed);
+    }
+    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_WEIGHTS] = memory(plan.dw_want, eng, weights);
+    args[DNNL_ARG_ATTR_POST_OP_DW | DNNL_ARG_BIAS] = memory(memory::desc({plan.dw_user.get_dims()[0]}, f32, tag::a),
+                                                            eng, dw->bias);
+  }
   plan.prim.execute(stream, args);
   if (plan.needs_reorder[2]) {
     memory user(plan.user[2], eng, out);
@@ -351,10 +401,31 @@ int conv(const char *name, char kind, int64_t **shapes, int *ndims, int src, int
   });
 }
 
+// (x, w, b, wd, bd, params, dw_params) -> dw_act(depthwise3x3(act(conv1x1(x, w) + b), wd) + bd) in
+// one kernel (append_dw); dw_params is the depthwise conv's own vector (stride, activation, frozen).
+int conv_dw(int64_t **shapes, int *ndims, void **params) {
+  return guarded("ConvForwardBiasDw", [&](Call &call) {
+    const auto *p = static_cast<const int64_t *>(params[5]), *dp = static_cast<const int64_t *>(params[6]);
+    int64_t block = 0;
+    const auto src = nchw(shapes[0], ndims[0], &block), out = nchw(shapes[7], ndims[7], &block);
+    // the 1×1's output: the source's size, the depthwise conv's channels and layout
+    int64_t mid[5] = {src[0], out[1], src[2], src[3], 0};
+    if (block) mid[1] = out[1] / block, mid[4] = block;
+    Geometry g = geometry(shapes[0], ndims[0], shapes[1], mid, block ? 5 : 4, p);
+    g.bias = true;
+    g.act = static_cast<int>(p[10]);
+    g.dw_stride = dp[0], g.dw_act = static_cast<int>(dp[10]), g.dw_dst = out;
+    const Depthwise dw{params[3], params[4], dp[11]};
+    execute(call, plan_for('f', g), params[0], params[1], params[7], params[2], p[11], nullptr, &dw);
+  });
+}
+
 }  // namespace
 }  // namespace centerdet
 
 using centerdet::conv;
+
+CENTERDET_AOT(ConvForwardBiasDw) { return centerdet::conv_dw(shapes, ndims, params); }
 
 // (x, w, params) -> y
 CENTERDET_AOT(ConvForward) {

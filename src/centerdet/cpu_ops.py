@@ -234,6 +234,23 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
     return _custom("ConvForward", out_shape, bprop=bprop)
 
 
+def conv_depthwise_op(out_channels, dw_stride, out_block):
+    """Inference only (not differentiable): (x, w, b, wd, bd, params, dw_params) ->
+    dw_act(depthwise(act(conv1x1(x, w) + b), wd) + bd): a 1×1 stride-1 conv and the 3×3 depthwise
+    conv after it (pad 1, ``dw_stride``, weights wd (C, 1, 3, 3)) in one oneDNN kernel, whose
+    intermediate map stays in cache instead of going through memory. params and dw_params are
+    the two convs' conv_params vectors (activation and frozen id each). The output is
+    channel-blocked by ``out_block`` (> 0)."""
+    if not out_block or out_channels % out_block:
+        raise ValueError(f"{out_channels} channels do not split into blocks of {out_block}")
+
+    def out_shape(x, w, b, wd, bd, p, dp):
+        h, w_ = ((n - 1) // dw_stride + 1 for n in (x[2], x[3]))
+        return (x[0], out_channels // out_block, h, w_, out_block)
+
+    return _custom("ConvForwardBiasDw", out_shape)
+
+
 def conv_transpose2d_op(in_channels, out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape,
                         block=0):
     """(x, w, params) -> conv_transpose(x, w) as nn.Conv2dTranspose computes it (weight (in, out, kh, kw)),

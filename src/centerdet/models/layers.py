@@ -15,6 +15,7 @@ class _FrozenWeights:
 
     fused_activation = None  # applied inside the kernel, or with the bias right after it (fuse_activation)
     residual_activation = None  # applied inside the kernel after forward_add's sum (Conv2d.fuse_residual)
+    adds_residual = False  # forward_add's kernel built (Conv2d.fuse_residual)
     frozen = 0  # a cpu_ops.frozen_id() once freeze_weights ran
 
     def _set_params(self):
@@ -41,12 +42,27 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
         if out_block and not self.onednn:
             raise ValueError("a channel-blocked output needs centerdet's CPU kernels (cpu_ops.channel_block())")
         if self.onednn:
-            geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
-                        self.weight.shape)
-            self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=out_block)
-            # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
-            self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=out_block)
+            self._build_ops()
             self._set_params()
+
+    def _build_ops(self):
+        geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
+                    self.weight.shape)
+        self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=self.out_block)
+        # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
+        self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=self.out_block)
+        if self.adds_residual:
+            self.onednn_conv_sum = cpu_ops.conv2d_op(*geometry, bias=True, out_block=self.out_block, residual=True)
+
+    def write_blocked(self, block) -> bool:
+        """Inference only: write the output channel-blocked by ``block`` channels (a layout its
+        readers take as it is) instead of plain NCHW; False (nothing changed) on MindSpore's kernels
+        or where the channels do not split into such blocks."""
+        if not (self.onednn and block and self.out_channels % block == 0):
+            return False
+        self.out_block = block
+        self._build_ops()
+        return True
 
     def _plain_pointwise(self):
         # conv.cc runs these on NCHW through GEMM, where a post-op made CenterFace's forward at
@@ -73,12 +89,32 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
         fused, or a 1×1 stride-1 conv (a plain GEMM, where post-ops are slow)."""
         if not (self.onednn and self.has_bias) or self.fused_activation or self._plain_pointwise():
             return False
-        self.residual_activation = activation
+        self.residual_activation, self.adds_residual = activation, True
         self._set_params()
-        self.onednn_conv_sum = cpu_ops.conv2d_op(self.out_channels, self.kernel_size, self.stride, self.dilation,
-                                                 self.pad_mode, self.padding, self.weight.shape, bias=True,
-                                                 out_block=self.out_block, residual=True)
+        self._build_ops()
         return True
+
+    def fuse_depthwise(self, dw) -> bool:
+        """Inference only: forward_depthwise(x, dw) will run this 1×1 stride-1 conv and the 3×3
+        depthwise conv ``dw`` reading its output (pad 1, stride 1 or 2) in one kernel, each with
+        its fused activation; returns False (nothing changed) where that is not possible:
+        MindSpore's kernels, no biases, a plain output, or other geometries."""
+        pads = {self.padding} if isinstance(self.padding, int) else set(self.padding)
+        dw_pads = {dw.padding} if isinstance(dw.padding, int) else set(dw.padding)
+        if not (isinstance(dw, Conv2d) and self.onednn and dw.onednn and self.has_bias and dw.has_bias
+                and self.out_block and dw.out_block == self.out_block and not self.adds_residual
+                and tuple(self.kernel_size) == (1, 1) and tuple(self.stride) == (1, 1) and pads <= {0}
+                and dw.group == dw.in_channels == dw.out_channels == self.out_channels
+                and tuple(dw.kernel_size) == (3, 3) and dw.stride[0] == dw.stride[1] in (1, 2)
+                and tuple(dw.dilation) == (1, 1) and dw.pad_mode == "pad" and dw_pads == {1}):
+            return False
+        self.onednn_conv_dw = cpu_ops.conv_depthwise_op(self.out_channels, dw.stride[0], self.out_block)
+        return True
+
+    def forward_depthwise(self, x, dw):
+        """dw(self(x)) in one kernel, after fuse_depthwise(dw)."""
+        return self.onednn_conv_dw(x, self.weight, self.bias, dw.weight, dw.bias, self.onednn_params,
+                                   dw.onednn_params)
 
     def forward_add(self, x, residual):
         """act(conv(x) + residual) in one kernel, after fuse_residual(act)."""
@@ -106,10 +142,23 @@ class Conv2dTranspose(_FrozenWeights, nn.Conv2dTranspose):
         if block and not self.onednn:
             raise ValueError("a channel-blocked transposed conv needs centerdet's CPU kernels")
         if self.onednn:
-            self.onednn_conv = cpu_ops.conv_transpose2d_op(self.in_channels, self.out_channels, self.kernel_size,
-                                                           self.stride, self.dilation, self.pad_mode, self.padding,
-                                                           self.weight.shape, block)
+            self._build_op()
             self._set_params()
+
+    def _build_op(self):
+        self.onednn_conv = cpu_ops.conv_transpose2d_op(self.in_channels, self.out_channels, self.kernel_size,
+                                                       self.stride, self.dilation, self.pad_mode, self.padding,
+                                                       self.weight.shape, self.out_block)
+
+    def write_blocked(self, block) -> bool:
+        """Inference only: write the output channel-blocked by ``block`` channels whatever the input's
+        layout (the kernel reads either); False (nothing changed) on MindSpore's kernels or where the
+        channels do not split into such blocks."""
+        if not (self.onednn and block and self.in_channels % block == 0 and self.out_channels % block == 0):
+            return False
+        self.out_block = block
+        self._build_op()
+        return True
 
     def fuse_activation(self, activation):
         """Inference only: add the bias and apply ``activation`` ("relu", "relu6") in one pass after

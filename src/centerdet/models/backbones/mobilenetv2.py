@@ -58,10 +58,27 @@ class InvertedResidual(nn.Cell):
                    bn(cout)]
         self.conv = nn.SequentialCell(layers)
 
+    fused_depthwise = False  # inference: the expand conv and the depthwise conv in one kernel (fuse_folded)
+
+    def fuse_folded(self) -> bool:
+        """Inference, once the BatchNorms are folded: the expand 1×1 conv and the depthwise conv
+        after it run as one kernel (Conv2d.fuse_depthwise), so the expanded map, the block's
+        largest, never goes through memory; False where it cannot."""
+        if len(self.conv) != 4 or not all(isinstance(c, nn.SequentialCell) and isinstance(c[1], nn.Identity)
+                                          for c in (self.conv[0], self.conv[1])):
+            return False
+        self.fused_depthwise = self.conv[0][0].fuse_depthwise(self.conv[1][0])
+        return self.fused_depthwise
+
+    def _residual_branch(self, x):
+        if self.fused_depthwise:
+            return self.conv[3](self.conv[2](self.conv[0][0].forward_depthwise(x, self.conv[1][0])))
+        return self.conv(x)
+
     def construct(self, x):
         if self.use_res:
-            return x + self.conv(x)
-        return self.conv(x)
+            return x + self._residual_branch(x)
+        return self._residual_branch(x)
 
     def to_onnx(self, g, x):
         out = g.emit(self.conv, x)

@@ -37,6 +37,12 @@ def bilinear_upconv(channels, kernel=4):
     return up
 
 
+def write_last_blocked(layers, block) -> bool:
+    """Inference: the last up-conv of ``layers`` writes its output channel-blocked (CenterDetector.fuse_folded)."""
+    ups = [c for c in layers if isinstance(c, Conv2dTranspose)]
+    return bool(ups) and ups[-1].write_blocked(block)
+
+
 class DeconvNeck(nn.Cell):
     def __init__(self, in_channels, channels=(256, 128, 64), use_dcn=True, dcn_train_sampling=False):
         super().__init__()
@@ -58,6 +64,9 @@ class DeconvNeck(nn.Cell):
     def construct(self, x):
         return self.deconv_layers(x)
 
+    def write_blocked(self, block) -> bool:
+        return write_last_blocked(self.deconv_layers, block)
+
     def to_onnx(self, g, x):
         return g.emit(self.deconv_layers, x)
 
@@ -77,6 +86,9 @@ class UpconvNeck(nn.Cell):
 
     def construct(self, x):
         return self.deconv_layers(x)
+
+    def write_blocked(self, block) -> bool:
+        return write_last_blocked(self.deconv_layers, block)
 
     def to_onnx(self, g, x):
         return g.emit(self.deconv_layers, x)

@@ -10,8 +10,8 @@ With ``use_dcn`` the finishing 3×3 conv is a modulated deformable one, as the n
 CenterNet's DLA-34-DCN are: the stride-4 features gather from where the content is.
 
 On centerdet's CPU kernels the neck keeps its maps channel-blocked (cpu_ops.layout_block_for its
-width) up to the finishing conv, which writes plain NCHW for the heads; it reads backbone levels in
-either layout.
+width) up to the finishing conv, which writes plain NCHW for the heads (blocked at inference, see
+write_blocked); it reads backbone levels in either layout.
 """
 from mindspore import nn
 from mindspore.common.initializer import HeNormal
@@ -61,6 +61,11 @@ class IdaUpNeck(nn.Cell):
         after each up-conv's kernel (Conv2dTranspose.forward_then_add); False where it cannot."""
         self.fused = all(isinstance(up[1], nn.Identity) and up[0].fused_activation == "relu" for up in self.ups)
         return self.fused
+
+    def write_blocked(self, block) -> bool:
+        """Inference: the finishing conv writes its output channel-blocked (CenterDetector.fuse_folded);
+        False for the deformable one (plain NCHW only) or without ``block``."""
+        return isinstance(self.fuse[0], Conv2d) and self.fuse[0].write_blocked(block)
 
     def merge(self, feats):
         """The upsampled sum at the shallowest level's stride, before the finishing conv, in the
