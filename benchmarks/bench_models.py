@@ -263,7 +263,7 @@ def measure(args, side, net, what, size, batch, onnx_file=None):
     kind = {"ms": "ms", "onnxruntime": "ort"}.get(side, "torch")
     if kind == "torch" and args.torch_isa != "default":
         env["ONEDNN_MAX_CPU_ISA"] = args.torch_isa  # PyTorch's bundled oneDNN reads the same cap
-    extra = {"what": what, "res": size[0], "width": size[1], "batch": batch}
+    extra = {"what": what, "res": _canvas(size[0]), "width": _canvas(size[1]), "batch": batch}
     if kind == "torch":
         extra["mode"] = side
     if onnx_file:
@@ -308,8 +308,15 @@ def _size(text):
     return h, w
 
 
+def _canvas(n):
+    # the networks halve their maps five times: a photo's canvas is padded to a multiple of 32, as detect pads it
+    return -(-n // 32) * 32
+
+
 def _label(size):
-    return f"{size[0]}²" if size[0] == size[1] else f"{size[1]}×{size[0]}"
+    label = f"{size[0]}²" if size[0] == size[1] else f"{size[1]}×{size[0]}"
+    canvas = tuple(_canvas(n) for n in size)
+    return label if canvas == tuple(size) else f"{label} (canvas {canvas[1]}×{canvas[0]})"
 
 
 def _cell(result):
@@ -319,7 +326,7 @@ def _cell(result):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nets", default="centerface,r18,r18_dcn,r50,r50_dcn")
-    p.add_argument("--sizes", default="512,800", help="forward inputs: sides (512) or width x height (640x480)")
+    p.add_argument("--sizes", default="512,800", help="forward inputs: sides (512) or width x height (640x480); padded to multiples of 32")
     p.add_argument("--train_res", type=int, default=256)
     p.add_argument("--train_batch", type=int, default=4)
     p.add_argument("--peers", default=",".join(PEERS),

@@ -80,6 +80,7 @@ void append_activation(dnnl::post_ops &ops, int act) {
 }
 
 // with_attr: the primitive itself (user scratchpad); without: the hint backward passes need.
+// pin_src: take the source in MindSpore's blocked layout (a retry, see make_plan).
 dnnl::convolution_forward::primitive_desc forward_pd(const Geometry &g, bool with_attr, bool pin_src = false) {
   auto attr = with_attr ? user_scratchpad() : dnnl::primitive_attr();
   if (with_attr && (g.act || g.sum || g.dw_stride)) {
@@ -145,6 +146,8 @@ Plan *make_plan(char kind, const Geometry &g) {
   plan->bias = g.bias && kind != 'd';
   if (kind == 'f') {
     auto pd = forward_pd(g, true);
+    // Left to choose, oneDNN may take a GEMM on NCHW for a blocked source (the heads' 1×1 convs of
+    // 15 or 80 channels): reordering a 64-channel map costs more than the blocked kernel it avoids.
     if (g.src_block && pd.src_desc() != user(g.src, g.src_block)) {
       try {
         pd = forward_pd(g, true, true);

@@ -10,13 +10,15 @@ class CenterDetector(nn.Cell):
     """``heads`` is a list of (name, cell) in output order; each cell is an attribute of that name
     (so checkpoint tensors are ``<name>.<i>.weight``). Outputs are raw values, the heatmap as logits."""
 
+    RESERVED = ("backbone", "neck", "head_names", "merged_head", "head_splits", "blocked_features")
+
     def __init__(self, backbone, neck, heads):
         super().__init__()
         self.backbone = backbone
         self.neck = neck
         self.head_names = tuple(name for name, _ in heads)
         for name, cell in heads:
-            if name in ("backbone", "neck", "head_names", "merged_head", "head_splits", "blocked_features") or hasattr(self, name):
+            if name in self.RESERVED or hasattr(self, name):
                 raise ValueError(f"head name {name!r} is taken by the detector cell; rename the head")
             setattr(self, name, cell)
 

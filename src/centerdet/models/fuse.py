@@ -8,9 +8,10 @@ ReLU/ReLU6 the BatchNorm cell carried then runs inside the conv's kernel (on cen
 kernels; ~7 % of a ResNet-50 forward was separate ReLU passes), with the bias in one pass after a
 transposed conv's kernel, or as its own cell. Cells with a ``fuse_folded`` method then fuse what
 the folding made fusable: a ResNet block's shortcut add and the ReLU after it run inside its last
-conv, the ida neck's lateral sums in its up-convs' bias passes, one-conv heads as one conv
-(MobileNetV2's residual adds ran no faster inside the kernel, which first copies the residual
-into its output).
+conv, MobileNetV2's expand and depthwise convs as one kernel, the ida neck's lateral sums in its
+up-convs' bias passes, the neck's output channel-blocked into the heads, one-conv heads as one
+conv (MobileNetV2's residual adds ran no faster inside the kernel, which first copies the
+residual into its output).
 """
 import numpy as np
 from mindspore import Parameter, Tensor, nn
