@@ -326,7 +326,8 @@ def _cell(result):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nets", default="centerface,r18,r18_dcn,r50,r50_dcn")
-    p.add_argument("--sizes", default="512,800", help="forward inputs: sides (512) or width x height (640x480); padded to multiples of 32")
+    p.add_argument("--sizes", default="512,800",
+                   help="forward inputs: sides (512) or width x height (640x480), padded to multiples of 32")
     p.add_argument("--train_res", type=int, default=256)
     p.add_argument("--train_batch", type=int, default=4)
     p.add_argument("--peers", default=",".join(PEERS),

@@ -60,6 +60,9 @@ def test_folded_network_equals_the_original(overrides):
         assert folded.blocked_features == (cpu_ops.channel_block() > 0)
         fused_dw = [c for _, c in folded.cells_and_names() if isinstance(c, InvertedResidual) and c.fused_depthwise]
         assert len(fused_dw) == (16 if overrides.get("model") and cpu_ops.channel_block() else 0)
+        # with 16-channel blocks MobileNetV2's 24-channel maps stay blocked, zero-padded to 32
+        block = cpu_ops.channel_block()
+        assert getattr(folded.backbone, "padded", False) == (bool(overrides.get("model")) and block > 0 and 24 % block > 0)
     # CenterFace's four 1×1 heads run as one conv (CenterNet's heads have conv towers)
     assert folded.merged == (overrides.get("model") == "centerface")
 
@@ -129,3 +132,31 @@ def test_expand_and_depthwise_in_one_kernel(cin, stride, size):
         got = got.transpose(0, 1, 4, 2, 3).reshape(n, cb * b, h, w)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_mobilenetv2_plain_taps_after_folding():
+    """A folded MobileNetV2 handing out plain taps gives the unfolded one's, the 24-channel tap
+    without the zero padding its blocked maps carry on 16-channel blocks."""
+    import mindspore as ms
+    from mindspore import Tensor
+
+    from centerdet.models.backbones.mobilenetv2 import mobilenet_v2
+    from centerdet.models.fuse import fold_batchnorm
+
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_seed(0)
+    original, folded = mobilenet_v2(), mobilenet_v2()
+    rng = np.random.default_rng(3)
+    for p, q in zip(original.get_parameters(), folded.get_parameters()):
+        if p.name.endswith(("gamma", "moving_variance")):
+            p.set_data(Tensor(rng.uniform(0.5, 2.0, p.shape).astype(np.float32)))
+        elif p.name.endswith(("beta", "moving_mean")):
+            p.set_data(Tensor(rng.normal(0, 0.5, p.shape).astype(np.float32)))
+        q.set_data(Tensor(p.asnumpy()))
+    original.set_train(False)
+    folded.set_train(False)
+    fold_batchnorm(folded)
+    x = Tensor(rng.standard_normal((1, 3, 64, 96)).astype(np.float32))
+    for want, got in zip(original(x), folded(x)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.asnumpy(), want.asnumpy(), atol=1e-5 * max(1.0, np.abs(want.asnumpy()).max()))

@@ -153,7 +153,8 @@ def test_detect_runs_the_exported_file_in_onnxruntime(face_checkpoint, tmp_path)
     for name in "ab":
         a, b = (json.loads((tmp_path / o / f"{name}.json").read_text())["detections"] for o in ("ms", "ort"))
         assert len(a) == len(b) > 0
-        _same_detections(*(np.array([d["box"] + [d["score"]] + sum(d["keypoints"], []) for d in dets]) for dets in (a, b)))
+        rows = [np.array([d["box"] + [d["score"]] + sum(d["keypoints"], []) for d in dets]) for dets in (a, b)]
+        _same_detections(*rows)
     for bad, words in ((face_checkpoint, "onnxruntime cannot load it"), (str(tmp_path / "none.onnx"), "file not found")):
         with pytest.raises(CenterDetError, match=words):
             load_network(load_config(CF, {"load_checkpoint_path": bad, "backend": "onnxruntime"}))

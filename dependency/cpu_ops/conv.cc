@@ -165,10 +165,12 @@ int conv_dw(int64_t **shapes, int *ndims, void **params) {
   return guarded("ConvForwardBiasDw", [&](Call &call) {
     const auto *p = static_cast<const int64_t *>(params[5]), *dp = static_cast<const int64_t *>(params[6]);
     int64_t block = 0;
-    const auto src = nchw(shapes[0], ndims[0], &block), out = nchw(shapes[7], ndims[7], &block);
+    const auto src = nchw(shapes[0], ndims[0], &block);
+    auto out = nchw(shapes[7], ndims[7], &block);
+    out[1] = shapes[1][0];  // the channels, without a last block's padding
     // the 1×1's output: the source's size, the depthwise conv's channels and layout
     int64_t mid[5] = {src[0], out[1], src[2], src[3], 0};
-    if (block) mid[1] = out[1] / block, mid[4] = block;
+    if (block) mid[1] = (out[1] + block - 1) / block, mid[4] = block;
     Geometry g = geometry(shapes[0], ndims[0], shapes[1], mid, block ? 5 : 4, p);
     g.bias = true;
     g.act = static_cast<int>(p[10]);
@@ -228,6 +230,7 @@ CENTERDET_AOT(ConvBackwardWeightsBias) {
 // How many frozen layers' weights are held reordered (tests: a folded network packs each once).
 extern "C" __attribute__((visibility("default"))) int ConvPackedWeights() {
   int n = 0;
-  centerdet::guarded("ConvPackedWeights", [&](centerdet::Call &) { n = static_cast<int>(centerdet::packed_list.size()); });
+  centerdet::guarded("ConvPackedWeights",
+                     [&](centerdet::Call &) { n = static_cast<int>(centerdet::packed_list.size()); });
   return n;
 }

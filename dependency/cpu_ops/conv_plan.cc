@@ -34,6 +34,11 @@ Geometry geometry(const int64_t *src, int src_ndim, const int64_t *w, const int6
   Geometry g;
   g.src = nchw(src, src_ndim, &g.src_block);
   g.dst = nchw(dst, dst_ndim, &g.dst_block);
+  // A blocked map whose channels do not fill its last block holds zeros there (inference, see
+  // MobileNetV2.fuse_folded); the weights give the real count.
+  const int64_t in_channels = groups * w[1];
+  if (g.src_block && g.src[1] > in_channels && g.src[1] - in_channels < g.src_block) g.src[1] = in_channels;
+  if (g.dst_block && g.dst[1] > w[0] && g.dst[1] - w[0] < g.dst_block) g.dst[1] = w[0];
   src = g.src.data();
   dst = g.dst.data();
   g.weights = groups == 1 ? memory::dims{w[0], w[1], w[2], w[3]}

@@ -54,11 +54,12 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
         if self.adds_residual:
             self.onednn_conv_sum = cpu_ops.conv2d_op(*geometry, bias=True, out_block=self.out_block, residual=True)
 
-    def write_blocked(self, block) -> bool:
+    def write_blocked(self, block, padded=False) -> bool:
         """Inference only: write the output channel-blocked by ``block`` channels (a layout its
-        readers take as it is) instead of plain NCHW; False (nothing changed) on MindSpore's kernels
-        or where the channels do not split into such blocks."""
-        if not (self.onednn and block and self.out_channels % block == 0):
+        readers take as it is) instead of plain NCHW, with ``padded`` also where the channels do
+        not fill the last block (zeros there: readers must be convs, adds or to_plain(x, channels));
+        False (nothing changed) on MindSpore's kernels or where the channels do not split."""
+        if not (self.onednn and block and (padded or self.out_channels % block == 0)):
             return False
         self.out_block = block
         self._build_ops()
@@ -233,10 +234,11 @@ class BatchNorm2d(nn.BatchNorm2d):
         return x * scale.reshape(1, -1, 1, 1, block) + shift.reshape(1, -1, 1, 1, block)
 
 
-def to_plain(x):
-    """(N, C/B, H, W, B) -> (N, C, H, W)."""
+def to_plain(x, channels=None):
+    """(N, C/B, H, W, B) -> (N, C, H, W); ``channels`` (< C) drops a zero-padded last block's tail."""
     n, cb, h, w, b = x.shape
-    return ops.transpose(x, (0, 1, 4, 2, 3)).reshape(n, cb * b, h, w)
+    out = ops.transpose(x, (0, 1, 4, 2, 3)).reshape(n, cb * b, h, w)
+    return out[:, :channels] if channels is not None and channels < cb * b else out
 
 
 def zero_border(x, width=1):

@@ -4,8 +4,8 @@ are left out: CenterFace only needs the four feature taps at strides 4, 8, 16 an
 
 On centerdet's CPU kernels the activations stay channel-blocked (cpu_ops.channel_block) from the
 stem's output on, as ResNet's do, wherever a map's channels split into blocks (with AVX-512's
-16-channel blocks the 24-channel stage's maps stay plain, the convs around them read and write
-both layouts): every depthwise conv then runs on oneDNN's direct kernel without reordering its
+16-channel blocks the 24-channel stage's maps stay plain in training, the convs around them read
+and write both layouts; an inference network keeps them blocked too, zero-padded): every depthwise conv then runs on oneDNN's direct kernel without reordering its
 input and output, and the 1×1 convs apply their ReLU6 inside the kernel at inference. The taps come
 out plain NCHW unless ``blocked_taps`` (for a neck that reads blocked maps).
 """
@@ -48,6 +48,7 @@ class InvertedResidual(nn.Cell):
     def __init__(self, cin, cout, stride, expand_ratio, act="relu6", block=0):
         super().__init__()
         hidden = cin * expand_ratio
+        self.out_channels = cout
         # A Python bool fixed at build time: graph mode folds the branch away per block.
         self.use_res = stride == 1 and cin == cout
         # per map: AVX-512's 16-channel blocks do not fit the 24-channel stage, which stays plain
@@ -105,6 +106,19 @@ class MobileNetV2(nn.Cell):
                 cin = c
         self.features = nn.SequentialCell(layers)
 
+    padded = False  # inference: the maps of plain_channels kept blocked too, zero-padded (fuse_folded)
+
+    def fuse_folded(self) -> bool:
+        """Inference: the maps whose channels do not split into blocks (the 24-channel stage with
+        AVX-512's 16) are kept channel-blocked too, their last block zero-padded, instead of
+        being reordered to plain NCHW and back around every conv; their readers are convs
+        (which take the real count from their weights), residual adds and the taps."""
+        projections = [layer.conv[len(layer.conv) - 2] for layer in self.features
+                       if isinstance(layer, InvertedResidual) and layer.out_channels in self.plain_channels]
+        self.padded = bool(projections) and all([c.write_blocked(self.layout_block, padded=True)
+                                                 for c in projections])
+        return self.padded
+
     def construct(self, x):
         # Walk features ourselves rather than splitting it into stage cells: re-registering the
         # same cells under a second attribute renames their parameters (features.* -> stages.*).
@@ -113,7 +127,7 @@ class MobileNetV2(nn.Cell):
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in TAPS:
-                outs += (to_plain(x) if x.ndim == 5 and not self.blocked_taps else x,)
+                outs += (to_plain(x, layer.out_channels) if x.ndim == 5 and not self.blocked_taps else x,)
         return outs
 
     def to_onnx(self, g, x):
