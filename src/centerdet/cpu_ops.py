@@ -188,11 +188,11 @@ def _conv_length(n, k, stride, dilation, pads, same):
 
 
 def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, weight_shape, bias=False,
-              out_block=0, residual=False):
+              out_block=0, residual=False, padded=False):
     """(x, w, params) -> conv(x, w), differentiable in x and w; with ``bias``, (x, w, b, params) ->
     conv(x, w) + b, the bias added inside the kernel. x may be plain or channel-blocked (5-D); the
-    output is blocked by ``out_block`` channels (see channel_block) or plain (0); a last block the
-    channels do not fill holds zeros, which only inference networks may use (MobileNetV2.fuse_folded). ``residual``
+    output is blocked by ``out_block`` channels (see channel_block) or plain (0); with ``padded``
+    (inference only, MobileNetV2.fuse_folded) a last block the channels do not fill holds zeros. ``residual``
     (inference only, not differentiable): (x, w, b, r, params) -> conv(x, w) + b + r, r shaped like
     the output, then the params' activation."""
     from mindspore import ops
@@ -203,10 +203,13 @@ def conv2d_op(out_channels, kernel_size, stride, dilation, pad_mode, padding, we
     same = pad_mode == "same"
     weight_shape = tuple(weight_shape)
 
+    if out_block and out_channels % out_block and not padded:
+        raise ValueError(f"{out_channels} output channels do not split into blocks of {out_block}")
+
     def out_shape(x, w, p):
         h = _conv_length(x[2], kernel_size[0], stride[0], dilation[0], pads[0] + pads[1], same)
         w = _conv_length(x[3], kernel_size[1], stride[1], dilation[1], pads[2] + pads[3], same)
-        if out_block:  # channels that do not fill the last block: zeros there (inference only)
+        if out_block:
             return (x[0], -(-out_channels // out_block), h, w, out_block)
         return (x[0], out_channels, h, w)
 

@@ -16,6 +16,7 @@ class _FrozenWeights:
     fused_activation = None  # applied inside the kernel, or with the bias right after it (fuse_activation)
     residual_activation = None  # applied inside the kernel after forward_add's sum (Conv2d.fuse_residual)
     adds_residual = False  # forward_add's kernel built (Conv2d.fuse_residual)
+    padded_output = False  # a zero-padded last block allowed (Conv2d.write_blocked, inference)
     frozen = 0  # a cpu_ops.frozen_id() once freeze_weights ran
 
     def _set_params(self):
@@ -48,11 +49,12 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
     def _build_ops(self):
         geometry = (self.out_channels, self.kernel_size, self.stride, self.dilation, self.pad_mode, self.padding,
                     self.weight.shape)
-        self.onednn_conv = cpu_ops.conv2d_op(*geometry, out_block=self.out_block)
+        layout = dict(out_block=self.out_block, padded=self.padded_output)
+        self.onednn_conv = cpu_ops.conv2d_op(*geometry, **layout)
         # Also without a bias now: folding BatchNorm in (models/fuse.py) gives the conv one later.
-        self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, out_block=self.out_block)
+        self.onednn_conv_bias = cpu_ops.conv2d_op(*geometry, bias=True, **layout)
         if self.adds_residual:
-            self.onednn_conv_sum = cpu_ops.conv2d_op(*geometry, bias=True, out_block=self.out_block, residual=True)
+            self.onednn_conv_sum = cpu_ops.conv2d_op(*geometry, bias=True, residual=True, **layout)
 
     def write_blocked(self, block, padded=False) -> bool:
         """Inference only: write the output channel-blocked by ``block`` channels (a layout its
@@ -61,7 +63,7 @@ class Conv2d(_FrozenWeights, nn.Conv2d):
         False (nothing changed) on MindSpore's kernels or where the channels do not split."""
         if not (self.onednn and block and (padded or self.out_channels % block == 0)):
             return False
-        self.out_block = block
+        self.out_block, self.padded_output = block, padded
         self._build_ops()
         return True
 
